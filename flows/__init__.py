@@ -1,0 +1,3 @@
+"""Prefect flows, settings, sources, datasets and the `skillpulse` command line."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,41 @@
+"""Aggregate: postings/ + mentions/ → demand/ for each month."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import datasets, progress
+from flows.demand import compute_demand
+from flows.settings import PipelineSettings
+from taxonomy.load import load_taxonomy
+
+
+@task(name="aggregate-month", cache_policy=NO_CACHE)
+def aggregate_month_task(settings: PipelineSettings, month: str, run_id: str) -> int:
+    """Compute one month's demand and replace its demand partition."""
+    root = Path(settings.out_dir)
+    taxonomy = load_taxonomy(settings.taxonomy)
+    postings = datasets.read_partition(root, "postings", month, columns=["posting_id", "country", "region", "occupation", "duplicate_of"])
+    mentions = datasets.read_partition(root, "mentions", month)
+    demand = compute_demand(postings, mentions, taxonomy)
+    demand["taxonomy_version"] = taxonomy.version
+    demand["run_id"] = run_id
+    datasets.write_partition(root, "demand", month, datasets.to_table(demand, datasets.DEMAND))
+    get_run_logger().info("Wrote %d demand rows for %s", len(demand), month)
+    return len(demand)
+
+
+@flow(name="aggregate")
+def aggregate_flow(settings: PipelineSettings, run_id: str, months: list[str] | None = None) -> dict[str, Any]:
+    """Aggregate demand for the given months (default: every month in postings/)."""
+    months = months or [m for m in datasets.partitions(Path(settings.out_dir), "postings")
+                        if not settings.months or m in settings.months]
+    rows = 0
+    for i, month in enumerate(months, 1):
+        progress.report("aggregate", f"{month} ({i}/{len(months)} months)")
+        rows += aggregate_month_task(settings, month, run_id)
+    return {"months": months, "demand_rows": rows}

@@ -1,0 +1,22 @@
+"""A tiny progress hook: flows say what they do, the command line shows it.
+
+Flows run in the command's process, so a plain callback is enough; with no
+reporter set (a deployment), messages only go to the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+Reporter = Callable[[str, str], None]
+_reporter: Reporter | None = None
+
+
+def set_reporter(reporter: Reporter | None) -> None:
+    global _reporter
+    _reporter = reporter
+
+
+def report(stage: str, message: str) -> None:
+    if _reporter is not None:
+        _reporter(stage, message)

@@ -1,0 +1,168 @@
+"""Raw source records to postings: field mapping, cleaning, dates, places, ids.
+
+Pure functions, no Prefect. A record is either a `Posting` or a `Rejection` with a
+reason that names the field; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from extractors.places import resolve_place
+from extractors.text import clean_text, detect_language, fingerprint, scrub_personal_data
+
+FIELDS = ("id", "title", "description", "employer", "city", "region", "country", "posted_at", "url", "language")
+_DMY = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$")
+_LANG = re.compile(r"^[a-z]{2,3}$")
+MIN_TEXT_CHARS = 20
+
+
+@dataclass(frozen=True)
+class Posting:
+    posting_id: str
+    source: str
+    source_id: str | None
+    url: str | None
+    title: str | None
+    employer: str | None
+    text: str
+    language: str
+    country: str | None
+    region: str | None
+    city: str | None
+    posted_date: date
+    content_hash: str
+    pii_removed: int
+
+    @property
+    def month(self) -> str:
+        return self.posted_date.strftime("%Y-%m")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+
+
+def get_path(record: Mapping[str, Any], path: str) -> Any:
+    """Read a dotted path from nested mappings and lists.
+
+    >>> get_path({"a": {"b": [{"c": 1}]}}, "a.b.0.c")
+    1
+    """
+    value: Any = record
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def map_fields(record: Mapping[str, Any], mapping: Mapping[str, str] | None = None,
+               defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Project a source record onto the posting fields, using `mapping` where given."""
+    mapping = mapping or {}
+    out = {name: get_path(record, mapping.get(name, name)) for name in FIELDS}
+    for name, value in (defaults or {}).items():
+        if out.get(name) in (None, ""):
+            out[name] = value
+    return out
+
+
+def _text(fields: dict[str, Any], name: str) -> str | None | Rejection:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return Rejection(f"field '{name}' must be text, got {type(value).__name__}")
+    if name in ("title", "description", "employer") and not isinstance(value, str):
+        return Rejection(f"field '{name}' must be text, got {type(value).__name__}")
+    text = str(value).strip()
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        return Rejection(f"field '{name}' is not valid UTF-8")
+    return text or None
+
+
+def parse_date(value: str) -> date | None:
+    """Parse an ISO date or date-time, or dd.mm.yyyy / dd/mm/yyyy; None if invalid.
+
+    >>> parse_date("2026-09-03T10:15:00+03:00"), parse_date("14.08.2026"), parse_date("31/02/2026")
+    (datetime.date(2026, 9, 3), datetime.date(2026, 8, 14), None)
+    """
+    value = value.strip()
+    try:
+        if len(value) == 10 and value[4] == "-":
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        pass
+    match = _DMY.match(value)
+    if match:
+        day, month, year = (int(g) for g in match.groups())
+        try:
+            return date(year, month, day)
+        except ValueError:
+            return None
+    return None
+
+
+def stable_id(source: str, source_id: str | None, content_hash: str) -> str:
+    """A posting id that stays the same across runs: from the source's own id if any."""
+    key = f"{source}\x1f{source_id}" if source_id else f"{source}\x1f#{content_hash}"
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+
+def to_posting(record: Any, source: str, mapping: Mapping[str, str] | None = None,
+               defaults: Mapping[str, Any] | None = None) -> Posting | Rejection:
+    """Turn one raw record into a posting, or say why it cannot be one."""
+    if not isinstance(record, Mapping):
+        return Rejection(f"record must be an object, got {type(record).__name__}")
+    fields = map_fields(record, mapping, defaults)
+    values: dict[str, str | None] = {}
+    for name in FIELDS:
+        value = _text(fields, name)
+        if isinstance(value, Rejection):
+            return value
+        values[name] = value
+    raw_text = values["description"]
+    if not raw_text:
+        return Rejection("field 'description' is empty: an ad needs a text")
+    text = clean_text(raw_text)
+    if len(text) < MIN_TEXT_CHARS:
+        return Rejection(f"field 'description' has {len(text)} characters of text after cleaning (minimum {MIN_TEXT_CHARS})")
+    if not values["posted_at"]:
+        return Rejection("field 'posted_at' is missing")
+    posted = parse_date(values["posted_at"])
+    if posted is None:
+        return Rejection(f"field 'posted_at' is not a valid date: {values['posted_at']!r}")
+    place = resolve_place(values["city"], values["region"], values["country"])
+    text, n_pii = scrub_personal_data(text, place.country)
+    title = clean_text(values["title"]) if values["title"] else None
+    lang = (values["language"] or "").lower()
+    if not _LANG.match(lang):
+        lang = detect_language(f"{title or ''}\n{text}")
+    content_hash = fingerprint(f"{title or ''}\n{text}")
+    return Posting(
+        posting_id=stable_id(source, values["id"], content_hash),
+        source=source,
+        source_id=values["id"],
+        url=values["url"],
+        title=title,
+        employer=" ".join(values["employer"].split()) if values["employer"] else None,
+        text=text,
+        language=lang,
+        country=place.country,
+        region=place.region,
+        city=place.city,
+        posted_date=posted,
+        content_hash=content_hash,
+        pii_removed=n_pii,
+    )

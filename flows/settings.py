@@ -1,0 +1,46 @@
+"""Settings: pydantic models that are the flows' parameters, and environment defaults.
+
+This is the only module that reads or sets environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from flows.datasets import check_month
+
+PREFECT_DEFAULTS = {
+    # A temporary Prefect server starts in a subprocess when no server is set; on a
+    # busy two-core machine it needs more than the default 20 s.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+class PipelineSettings(BaseModel):
+    """Parameters of every skillpulse flow."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str | None = Field(default=None, description="sources file (YAML/TOML) or one JSONL/CSV/Parquet file; the bundled sample when empty")
+    out_dir: str = Field(default="skillpulse-data", description="output root folder")
+    taxonomy: str = Field(default="builtin", description="builtin, esco:DIR, a taxonomy folder or a concepts CSV")
+    months: tuple[str, ...] = Field(default=(), description="restrict to these months (YYYY-MM); all when empty")
+    batch_size: int = Field(default=256, ge=1, le=100_000, description="ads per spaCy batch")
+    report_lang: Literal["en", "ru", "uk", "ro"] = "en"
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted({check_month(m) for m in value}))
+
+
+def configure_environment(verbose: bool = False) -> None:
+    """Set Prefect defaults unless the user set them; call before importing prefect."""
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
