@@ -92,7 +92,7 @@ def scrub_personal_data(text: str, region: str | None = None) -> tuple[str, int]
     regions = (region,) + PHONE_REGIONS if region in PHONE_REGIONS else PHONE_REGIONS
     spans: list[tuple[int, int]] = []
     for reg in regions:
-        for match in phonenumbers.PhoneNumberMatcher(text, reg, leniency=phonenumbers.Leniency.POSSIBLE):
+        for match in phonenumbers.PhoneNumberMatcher(text, reg, leniency=phonenumbers.Leniency.VALID):
             spans.append((match.start, match.end))
     if not spans:
         return text, n_email

@@ -136,6 +136,8 @@ def to_posting(record: Any, source: str, mapping: Mapping[str, str] | None = Non
     if not raw_text:
         return Rejection("field 'description' is empty: an ad needs a text")
     text = clean_text(raw_text)
+    if not text:
+        return Rejection("field 'description' is empty once HTML and white space are removed")
     if len(text) < MIN_TEXT_CHARS:
         return Rejection(f"field 'description' has {len(text)} characters of text after cleaning (minimum {MIN_TEXT_CHARS})")
     if not values["posted_at"]:

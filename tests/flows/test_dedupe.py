@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import date
+
+from extractors.text import fingerprint
+from flows.dedupe import mark_duplicates
+from flows.records import Posting
+
+BASE = ("Мы ищем бухгалтера в производственную компанию. Обязанности: ведение первичной документации, "
+        "расчёт заработной платы, сдача отчётности в налоговую. Требования: опыт работы с 1С:Бухгалтерия "
+        "от двух лет, уверенное знание Excel, внимательность. Мы предлагаем: официальное оформление, "
+        "зарплату от 1500 рублей, дружный коллектив и обучение за счёт компании.")
+
+
+def _posting(pid: str, text: str, day: int = 1) -> Posting:
+    return Posting(posting_id=pid, source="s", source_id=pid, url=None, title="Бухгалтер", employer=None,
+                   text=text, language="ru", country="BY", region=None, city=None,
+                   posted_date=date(2026, 8, day), content_hash=fingerprint("Бухгалтер\n" + text), pii_removed=0)
+
+
+def test_dedupe_marks_exact_and_near_duplicates_against_the_earliest() -> None:
+    postings = [
+        _posting("c", BASE.replace("1500", "1700"), day=3),   # near: salary changed
+        _posting("a", BASE, day=1),                             # the original
+        _posting("b", BASE.upper(), day=2),                     # exact: same words
+        _posting("d", "Водитель категории C, опыт от трёх лет, маршруты по городу и области.", day=2),
+    ]
+    marks = mark_duplicates(postings)
+    assert (marks["a"].duplicate_of, marks["a"].kind) == (None, None)
+    assert (marks["b"].duplicate_of, marks["b"].kind) == ("a", "exact")
+    assert (marks["c"].duplicate_of, marks["c"].kind) == ("a", "near")
+    assert (marks["d"].duplicate_of, marks["d"].kind) == (None, None)
+
+
+def test_dedupe_result_does_not_depend_on_input_order() -> None:
+    postings = [_posting("a", BASE, 1), _posting("b", BASE + " Добавлено одно предложение.", 2), _posting("c", BASE, 3)]
+    assert mark_duplicates(postings) == mark_duplicates(list(reversed(postings)))
+
+
+def test_dedupe_keeps_different_ads() -> None:
+    other = "Ищем программиста Python: Django, PostgreSQL, Docker, Git. Удалённая работа, гибкий график, опыт от трёх лет."
+    marks = mark_duplicates([_posting("a", BASE), _posting("b", other)])
+    assert all(m.kind is None for m in marks.values())

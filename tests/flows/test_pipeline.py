@@ -1,0 +1,107 @@
+"""End to end: the pipeline flow on the bundled sample ads, under a Prefect test server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from flows import datasets
+from flows.settings import PipelineSettings
+
+pytestmark = pytest.mark.slow
+PROVENANCE = ["run_id", "ingested_at"]
+
+# Ads of the bundled sample (flows/sample_data/README.md, "known ads") and the
+# concepts each one names.
+KNOWN = {
+    "jl-0001": {"python", "django", "postgresql", "docker", "git"},
+    "jl-0002": {"medoc", "ms_excel"},
+    "jl-0003": {"sql", "power_bi", "ms_excel"},
+    "jl-0004": {"javascript", "react", "git", "figma"},
+}
+
+
+def _snapshot(root: Path) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name in ("postings", "mentions", "demand", "quarantine"):
+        frame = datasets.read_dataset(root, name)
+        frame = frame.drop(columns=[c for c in PROVENANCE if c in frame])
+        out[name] = frame.sort_values(list(frame.columns[:3])).reset_index(drop=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample_run(prefect_harness, tmp_path_factory) -> tuple[Path, dict]:  # type: ignore[no-untyped-def]
+    from flows.pipeline import pipeline_flow
+
+    root = tmp_path_factory.mktemp("run") / "skillpulse-data"
+    summary = pipeline_flow(PipelineSettings(out_dir=str(root)))
+    return root, summary
+
+
+def test_pipeline_counts_reconcile(sample_run) -> None:
+    root, summary = sample_run
+    counts = summary["counts"]
+    assert counts["read"] == counts["kept"] + counts["duplicates"] + counts["quarantined"] + counts["out_of_range"]
+    assert counts["read"] >= 150 and counts["duplicates"] >= 6 and counts["quarantined"] >= 8
+    postings = datasets.read_dataset(root, "postings")
+    assert len(postings) == counts["kept"] + counts["duplicates"]
+    assert int(postings["duplicate_of"].notna().sum()) == counts["duplicates"]
+    quarantine = datasets.read_dataset(root, "quarantine")
+    assert len(quarantine) == counts["quarantined"]
+    assert quarantine["reason"].str.len().min() > 10
+    assert {"sample-jsonl", "sample-csv"} == set(quarantine["source"].astype(str))
+    runs = datasets.read_dataset(root, "runs")
+    row = runs[runs["run_id"] == summary["run_id"]].iloc[0]
+    assert row["status"] == "succeeded" and row["read"] == counts["read"] and row["kept"] == counts["kept"]
+
+
+def test_pipeline_known_ads_yield_their_concepts(sample_run) -> None:
+    root, _ = sample_run
+    postings = datasets.read_dataset(root, "postings", columns=["posting_id", "source_id", "language", "country", "city"])
+    mentions = datasets.read_dataset(root, "mentions")
+    by_source_id = postings.set_index("source_id")
+    for source_id, concepts in KNOWN.items():
+        pid = by_source_id.loc[source_id, "posting_id"]
+        found = set(mentions.loc[mentions["posting_id"] == pid, "concept_id"])
+        assert concepts <= found, (source_id, found)
+    driver = by_source_id.loc["jl-0005", "posting_id"]
+    assert not (mentions["posting_id"] == driver).any()
+    assert by_source_id.loc["jl-0001", ["language", "country", "city"]].tolist() == ["ru", "BY", "Minsk"]
+    first = mentions.iloc[0]
+    text = postings.set_index("posting_id")  # evidence: offsets point into the stored text
+    full = datasets.read_dataset(root, "postings", columns=["posting_id", "text"]).set_index("posting_id")["text"]
+    assert full[first["posting_id"]][first["start_char"]:first["end_char"]] == first["surface"]
+    assert len(text) > 0
+
+
+def test_pipeline_outputs_open_with_pandas_and_duckdb(sample_run) -> None:
+    root, summary = sample_run
+    frame = pd.read_parquet(root / "mentions")
+    assert len(frame) == summary["mentions"] > 0
+    count = duckdb.sql(f"SELECT count(*) FROM '{root}/mentions/**/*.parquet'").fetchone()[0]
+    assert count == len(frame)
+    months = sorted(p.name for p in (root / "reports").iterdir())
+    assert months == summary["months"] and len(months) >= 4
+    html = (root / "reports" / months[-1] / "index.html").read_text(encoding="utf-8")
+    assert "Top competences" in html and "Demand by country" in html
+    demand = pd.read_parquet(root / "demand")
+    total = demand[demand["level"] == "total"].groupby("month", observed=True)["postings_total"].sum()
+    kept = pd.read_parquet(root / "postings").query("duplicate_of.isna()").groupby("month", observed=True).size()
+    assert total.to_dict() == kept.to_dict()
+
+
+def test_pipeline_second_run_gives_identical_datasets(sample_run) -> None:
+    from flows.pipeline import pipeline_flow
+
+    root, first_summary = sample_run
+    before = _snapshot(root)
+    second = pipeline_flow(PipelineSettings(out_dir=str(root)))
+    after = _snapshot(root)
+    assert second["counts"] == first_summary["counts"]
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name], check_like=False)
+    assert len(datasets.read_dataset(root, "runs")) == 2
