@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
-LANGUAGES: tuple[str, ...] = ("en", "ru", "uk", "ro", "ka")
+LANGUAGES: tuple[str, ...] = ("en", "ru", "uk", "ro", "ka", "fr")
 PROFICIENCY_LEVELS: tuple[str, ...] = ("basic", "intermediate", "advanced", "specialist")
 FRAMEWORKS: dict[str, str] = {
     "digcomp": "DigComp 2.2",
