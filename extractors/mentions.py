@@ -6,6 +6,8 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy
+from spacy.attrs import SENT_START
 from spacy.tokens import Doc
 
 from extractors.nlp import get_nlp
@@ -25,13 +27,13 @@ def doc_mentions(doc: Doc, posting_id: str, taxonomy: Taxonomy) -> list[dict[str
     group = doc.spans.get(SPAN_KEY)
     if not group:
         return []
-    sents = list(doc.sents)
-    starts = [s.start for s in sents]
+    starts = numpy.flatnonzero(doc.to_array(SENT_START) == 1).tolist()
+    bounds = starts[1:] + [len(doc)]
     rows: list[dict[str, Any]] = []
     for span, score in zip(group, group.attrs.get("scores", [1.0] * len(group)), strict=True):
         concept = taxonomy.concepts[span.label_]
         index = bisect_right(starts, span.start) - 1
-        sentence = sents[index]
+        sentence = doc[starts[index]:bounds[index]]
         mention_id = f"{posting_id}:{span.start_char}:{span.end_char}:{concept.id}"
         for competence_id in concept.competences:
             competence = taxonomy.competences[competence_id]
@@ -40,7 +42,7 @@ def doc_mentions(doc: Doc, posting_id: str, taxonomy: Taxonomy) -> list[dict[str
                     "mention_id": mention_id,
                     "posting_id": posting_id,
                     "sentence_index": index,
-                    "sentence": sentence.text,
+                    "sentence": sentence.text.strip(),
                     "start_char": span.start_char,
                     "end_char": span.end_char,
                     "surface": span.text,

@@ -16,7 +16,9 @@ import re
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
+import numpy
 import simplemma
+from spacy.attrs import IS_SPACE, LOWER, NORM, ORTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, SpanGroup
@@ -65,17 +67,36 @@ def make_line_sentencizer(nlp: Language, name: str) -> "LineSentencizer":
 
 
 class LineSentencizer:
-    """Start a sentence after a line break or sentence-final punctuation."""
+    """Start a sentence after a line break or sentence-final punctuation.
+
+    Sentence starts are written in one ``Doc.from_array`` call: setting
+    ``token.is_sent_start`` token by token costs O(n) each in spaCy.
+    """
+
+    def __init__(self) -> None:
+        self._ends: Dict[int, bool] = {}  # orth hash -> ends a sentence (punctuation or a line break)
 
     def __call__(self, doc: Doc) -> Doc:
+        if not len(doc):
+            return doc
+        ends = self._ends
+        strings = doc.vocab.strings
+        attrs = doc.to_array([ORTH, IS_SPACE]).tolist()
+        starts = numpy.full(len(doc), -1, dtype="int64")
         prev_end = True
-        for token in doc:
-            if token.is_space:  # white space stays with the sentence before it
-                token.is_sent_start = token.i == 0
-                prev_end = prev_end or "\n" in token.text
+        for i, (orth, is_space) in enumerate(attrs):
+            end = ends.get(orth)
+            if end is None:
+                text = strings[orth]
+                end = ends[orth] = text in SENTENCE_END or "\n" in text
+            if is_space:  # white space stays with the sentence before it
+                prev_end = prev_end or end
                 continue
-            token.is_sent_start = prev_end
-            prev_end = "\n" in token.whitespace_ or token.text in SENTENCE_END
+            if prev_end:
+                starts[i] = 1
+            prev_end = end
+        starts[0] = 1
+        doc.from_array([SENT_START], starts.astype("uint64"))
         return doc
 
 
@@ -90,19 +111,23 @@ class SkillNormalizer:
     def __init__(self, *, lang: str) -> None:
         self.lang = lang
         self._langs = _LEMMA_LANGS.get(lang, ())
-        self._cache: Dict[str, str] = {}
+        self._cache: Dict[int, int] = {}  # hash of the lower form -> hash of the norm
 
     def __call__(self, doc: Doc) -> Doc:
+        if not len(doc):
+            return doc
         cache = self._cache
-        for token in doc:
-            lower = token.lower_
-            norm = cache.get(lower)
+        strings = doc.vocab.strings
+        lowers = doc.to_array(LOWER)
+        norms = numpy.empty_like(lowers)
+        for i, key in enumerate(lowers.tolist()):
+            norm = cache.get(key)
             if norm is None:
-                norm = self.norm(lower)
                 if len(cache) > _MAX_CACHE:
                     cache.clear()
-                cache[lower] = norm
-            token.norm_ = norm
+                norm = cache[key] = strings.add(self.norm(strings[key]))
+            norms[i] = norm
+        doc.from_array([NORM], norms)
         return doc
 
     def norm(self, lower: str) -> str:

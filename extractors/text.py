@@ -23,10 +23,14 @@ PHONE_REGIONS: tuple[str, ...] = ("BY", "UA", "GE", "MD")
 
 _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?/?\s*>|&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 _BLOCK_TAGS = "p,li,br,div,h1,h2,h3,h4,h5,h6,tr,ul,ol,section,article,header,footer,table,blockquote,pre,hr"
+# Control and invisible format characters (zero-width, bidi marks, BOM, soft hyphen),
+# lone surrogates; \t and \n are kept for the white-space rules below.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\ufff9-\ufffb\ud800-\udfff]")
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-zA-Z]{2,}(?![\w-])")
-_DIGITS = re.compile(r"\d")
+# A loose phone-like run: optional +, then digits with spaces, dots, dashes, brackets.
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?:\+|\(?\d)[\d\s().\-]{5,}\d(?![\w])")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -62,7 +66,7 @@ def normalise_whitespace(text: str) -> str:
     'Excel, Word\\nSQL'
     """
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C" or ch == "\t")
+    text = _CONTROL.sub("", text)
     text = text.replace("\u00a0", " ")
     text = _SPACES.sub(" ", text)
     lines = [line.strip() for line in text.split("\n")]
@@ -77,38 +81,53 @@ def clean_text(raw: str) -> str:
 def scrub_personal_data(text: str, region: str | None = None) -> tuple[str, int]:
     """Replace e-mail addresses and phone numbers with placeholders.
 
-    Phone numbers are found with Google's libphonenumber in international form and in
-    the national formats of Belarus, Ukraine, Georgia and Moldova.
+    Phone-like runs of digits are found with a loose pattern and kept as phone numbers
+    only when Google's libphonenumber says they are valid numbers, in international
+    form or in the national format of Belarus, Ukraine, Georgia or Moldova (the
+    posting's country first). Versions, years and salaries stay.
 
     Returns:
         The scrubbed text and the number of replacements.
 
-    >>> scrub_personal_data("CV: hr@firma.md, tel. +373 69 123 456")
-    ('CV: [EMAIL_REMOVED], tel. [PHONE_REMOVED]', 2)
+    >>> scrub_personal_data("CV: hr@firma.md, tel. +373 69 123 456, 2500-3000 MDL")
+    ('CV: [EMAIL_REMOVED], tel. [PHONE_REMOVED], 2500-3000 MDL', 2)
     """
     text, n_email = _EMAIL.subn(EMAIL_PLACEHOLDER, text)
-    if len(_DIGITS.findall(text)) < 7:
-        return text, n_email
     regions = (region,) + PHONE_REGIONS if region in PHONE_REGIONS else PHONE_REGIONS
-    spans: list[tuple[int, int]] = []
+    n_phone = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal n_phone
+        candidate = match.group(0)
+        if _is_phone_number(candidate, regions):
+            n_phone += 1
+            return PHONE_PLACEHOLDER
+        return candidate
+
+    text = _PHONE_CANDIDATE.sub(replace, text)
+    return text, n_email + n_phone
+
+
+def _is_phone_number(candidate: str, regions: tuple[str, ...]) -> bool:
+    digits = sum(ch.isdigit() for ch in candidate)
+    if digits < 7 or digits > 15:
+        return False
+    if not candidate.startswith("+"):
+        # National formats start with the trunk prefix (0, or 8 in Belarus), except
+        # Georgian mobiles (9 digits from 5): this keeps salaries and years out.
+        first = candidate.lstrip("( ")[:1]
+        if not (first in ("0", "8") or (first == "5" and digits == 9)):
+            return False
     for reg in regions:
-        for match in phonenumbers.PhoneNumberMatcher(text, reg, leniency=phonenumbers.Leniency.VALID):
-            spans.append((match.start, match.end))
-    if not spans:
-        return text, n_email
-    merged: list[list[int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    out, last = [], 0
-    for start, end in merged:
-        out.append(text[last:start])
-        out.append(PHONE_PLACEHOLDER)
-        last = end
-    out.append(text[last:])
-    return "".join(out), n_email + len(merged)
+        try:
+            number = phonenumbers.parse(candidate, reg)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return True
+        if candidate.lstrip().startswith("+"):
+            return False
+    return False
 
 
 @lru_cache(maxsize=1)
@@ -128,7 +147,7 @@ def detect_language(text: str) -> str:
     >>> detect_language("Знання SQL та досвід роботи з Excel обов'язкові")
     'uk'
     """
-    sample = text[:2000]
+    sample = text[:400]
     letters = [ch for ch in sample if ch.isalpha()]
     if len(letters) < 3:
         return "und"

@@ -9,8 +9,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import datasets, progress
+from flows.lock import output_lock
 from flows.demand import compute_demand
-from flows.settings import PipelineSettings
+from flows.settings import PipelineSettings, new_run_id
 from taxonomy.load import load_taxonomy
 
 
@@ -30,12 +31,15 @@ def aggregate_month_task(settings: PipelineSettings, month: str, run_id: str) ->
 
 
 @flow(name="aggregate")
-def aggregate_flow(settings: PipelineSettings, run_id: str, months: list[str] | None = None) -> dict[str, Any]:
+def aggregate_flow(settings: PipelineSettings | None = None, run_id: str | None = None, months: list[str] | None = None) -> dict[str, Any]:
     """Aggregate demand for the given months (default: every month in postings/)."""
+    settings = settings or PipelineSettings()
+    run_id = run_id or new_run_id()
     months = months or [m for m in datasets.partitions(Path(settings.out_dir), "postings")
                         if not settings.months or m in settings.months]
     rows = 0
-    for i, month in enumerate(months, 1):
-        progress.report("aggregate", f"{month} ({i}/{len(months)} months)")
-        rows += aggregate_month_task(settings, month, run_id)
+    with output_lock(Path(settings.out_dir), run_id):
+        for i, month in enumerate(months, 1):
+            progress.report("aggregate", f"{month} ({i}/{len(months)} months)")
+            rows += aggregate_month_task(settings, month, run_id)
     return {"months": months, "demand_rows": rows}

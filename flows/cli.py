@@ -37,6 +37,7 @@ SourceOpt = Annotated[str | None, typer.Option("--source", "-s", help="Sources f
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder for the datasets and reports.")]
 TaxOpt = Annotated[str, typer.Option("--taxonomy", "-t", help="'builtin', 'esco:DIR', a taxonomy folder or a concepts CSV.")]
 MonthsOpt = Annotated[list[str] | None, typer.Option("--months", "-m", help="Only these months (YYYY-MM); repeat or comma-separate. Default: all.")]
+LangOpt = Annotated[str, typer.Option("--lang", "-l", help="Language of the report: en, ru, uk or ro.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines.")]
 
 
@@ -72,8 +73,10 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(code=1) from None
 
 
-def _settings(source: str | None, out: Path, taxonomy: str, months: list[str] | None) -> PipelineSettings:
-    return PipelineSettings(source=source, out_dir=str(out), taxonomy=taxonomy, months=_months(months))
+def _settings(source: str | None, out: Path, taxonomy: str, months: list[str] | None,
+              lang: str = "en") -> PipelineSettings:
+    return PipelineSettings(source=source, out_dir=str(out), taxonomy=taxonomy, months=_months(months),
+                            report_lang=lang)  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -109,6 +112,7 @@ def run(
     out: OutOpt = Path("skillpulse-data"),
     taxonomy: TaxOpt = "builtin",
     months: MonthsOpt = None,
+    lang: LangOpt = "en",
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the whole pipeline (ingest, extract, aggregate, report) as Prefect flows.
@@ -116,7 +120,7 @@ def run(
     With no options it runs on the bundled sample ads into ./skillpulse-data.
     """
     def body() -> dict[str, Any]:
-        settings = _settings(source, out, taxonomy, months)
+        settings = _settings(source, out, taxonomy, months, lang)
         from flows.checks import preflight
 
         preflight(settings)
@@ -159,7 +163,7 @@ def ingest(source: SourceOpt = None, out: OutOpt = Path("skillpulse-data"), mont
         settings = _settings(source, out, "builtin", months)
         preflight(settings, need_taxonomy=False)
         from flows.ingest import ingest_flow
-        from flows.pipeline import new_run_id
+        from flows.settings import new_run_id
 
         return ingest_flow(settings, new_run_id())
 
@@ -167,30 +171,81 @@ def ingest(source: SourceOpt = None, out: OutOpt = Path("skillpulse-data"), mont
     console.print(f"Ingested: {result['counts']}; months: {', '.join(result['months'])}")
 
 
-def _stage_command(name: str, module: str, flow_name: str, doc: str) -> None:
-    def command(out: OutOpt = Path("skillpulse-data"), taxonomy: TaxOpt = "builtin", months: MonthsOpt = None,
-                verbose: VerboseOpt = False) -> None:
-        def body() -> dict[str, Any]:
-            import importlib
+def _run_on_output(name: str, module: str, flow_name: str, settings_args: dict[str, Any], verbose: bool) -> None:
+    def body() -> dict[str, Any]:
+        import importlib
 
-            from flows.pipeline import new_run_id
+        from flows.settings import new_run_id
 
-            settings = _settings(None, out, taxonomy, months)
-            if not (Path(settings.out_dir) / "postings").is_dir():
-                raise SkillpulseError(f"[O002] {out} has no postings/: run 'skillpulse ingest' first")
-            stage = getattr(importlib.import_module(module), flow_name)
-            return stage(settings, new_run_id())
+        settings = _settings(None, **settings_args)
+        if not (Path(settings.out_dir) / "postings").is_dir():
+            raise SkillpulseError(f"[O002] {settings.out_dir} has no postings/: run 'skillpulse ingest' first")
+        stage = getattr(importlib.import_module(module), flow_name)
+        return stage(settings, new_run_id())
 
-        result = _run_stage(name, body, verbose)
-        console.print(f"{name}: {', '.join(f'{k}={v}' for k, v in result.items() if k != 'by_month')}")
-
-    command.__doc__ = doc
-    app.command(name=name)(command)
+    result = _run_stage(name, body, verbose)
+    console.print(f"{name}: {', '.join(f'{k}={v}' for k, v in result.items() if k != 'by_month')}")
 
 
-_stage_command("extract", "flows.extract", "extract_flow", "Find skill mentions in postings/ and write mentions/.")
-_stage_command("aggregate", "flows.aggregate", "aggregate_flow", "Count demand from postings/ and mentions/ into demand/.")
-_stage_command("report", "flows.report", "report_flow", "Write the monthly reports (HTML + CSV) from demand/.")
+@app.command()
+def extract(out: OutOpt = Path("skillpulse-data"), taxonomy: TaxOpt = "builtin", months: MonthsOpt = None,
+            verbose: VerboseOpt = False) -> None:
+    """Find skill mentions in postings/ and write mentions/."""
+    _run_on_output("extract", "flows.extract", "extract_flow", {"out": out, "taxonomy": taxonomy, "months": months}, verbose)
+
+
+@app.command()
+def aggregate(out: OutOpt = Path("skillpulse-data"), taxonomy: TaxOpt = "builtin", months: MonthsOpt = None,
+              verbose: VerboseOpt = False) -> None:
+    """Count demand from postings/ and mentions/ into demand/."""
+    _run_on_output("aggregate", "flows.aggregate", "aggregate_flow",
+                   {"out": out, "taxonomy": taxonomy, "months": months}, verbose)
+
+
+@app.command()
+def report(out: OutOpt = Path("skillpulse-data"), taxonomy: TaxOpt = "builtin", months: MonthsOpt = None,
+           lang: LangOpt = "en", verbose: VerboseOpt = False) -> None:
+    """Write the monthly reports (HTML, CSV and XLSX in reports/YYYY-MM/) from demand/."""
+    _run_on_output("report", "flows.report", "report_flow",
+                   {"out": out, "taxonomy": taxonomy, "months": months, "lang": lang}, verbose)
+
+
+@app.command()
+def serve(
+    source: SourceOpt = None,
+    out: OutOpt = Path("skillpulse-data"),
+    taxonomy: TaxOpt = "builtin",
+    port: Annotated[int, typer.Option(help="Port of the Prefect server started when PREFECT_API_URL is not set.")] = 4200,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the prefect.yaml schedules (ingest and extract daily, aggregate and report monthly) here.
+
+    Attaches to the Prefect server in PREFECT_API_URL, or starts one on 127.0.0.1 and stops it on exit.
+    """
+    import os
+
+    from flows import serve as serving
+
+    configure_environment(verbose)
+    server = None
+    with _user_errors():
+        settings = _settings(source, out, taxonomy, None)
+        specs = serving.deployment_specs()
+        if not os.environ.get("PREFECT_API_URL"):
+            console.print(f"Starting a Prefect server on 127.0.0.1:{port} (set PREFECT_API_URL to use yours) ...")
+            server, url = serving.start_server(port)
+            os.environ["PREFECT_API_URL"] = url
+            console.print(f"Prefect UI: {url.removesuffix('/api')}")
+        overrides = {"source": settings.source, "out_dir": str(Path(settings.out_dir).resolve()),
+                     "taxonomy": settings.taxonomy}
+        try:
+            from prefect import serve as prefect_serve
+
+            prefect_serve(*serving.build_deployments(specs, overrides))
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
 
 
 @taxonomy_app.command("show")
@@ -211,6 +266,20 @@ def taxonomy_show(taxonomy: TaxOpt = "builtin") -> None:
                 concepts = tax.concepts_for(comp.id)
                 per_lang = " ".join(f"{lang}:{sum(1 for c in concepts if c.labels_in(lang))}" for lang in LANGUAGES)
                 console.print(f"    {comp.code:<5} {comp.label[:60]:<60} {len(concepts):>4} concepts  {per_lang}", highlight=False)
+
+
+@taxonomy_app.command("import-esco")
+def taxonomy_import_esco(
+    esco_dir: Annotated[Path, typer.Argument(help="Folder of the official ESCO CSV export (with skills_en.csv, or its parent with en/).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the taxonomy to (the documented format).")] = Path("esco-taxonomy"),
+    collection: Annotated[str, typer.Option(help="'digital' (ESCO digital + DigComp collections) or 'all' skills.")] = "digital",
+) -> None:
+    """Build a taxonomy from the ESCO export; use it with --taxonomy OUT (or --taxonomy esco:DIR directly)."""
+    from taxonomy.esco import import_esco
+
+    with _user_errors():
+        tax = import_esco(esco_dir, out, collection)
+    console.print(f"Wrote {tax.version}: {len(tax.concepts)} concepts, {len(tax.competences)} areas and competences, to {out}")
 
 
 @taxonomy_app.command("validate")

@@ -11,7 +11,8 @@ from prefect.cache_policies import NO_CACHE
 
 from extractors.mentions import MODEL_VERSION, extract_mentions
 from flows import datasets, progress
-from flows.settings import PipelineSettings
+from flows.lock import output_lock
+from flows.settings import PipelineSettings, new_run_id
 from taxonomy.load import load_taxonomy
 
 
@@ -40,13 +41,16 @@ def extract_month_task(settings: PipelineSettings, month: str, run_id: str) -> i
 
 
 @flow(name="extract")
-def extract_flow(settings: PipelineSettings, run_id: str, months: list[str] | None = None) -> dict[str, Any]:
+def extract_flow(settings: PipelineSettings | None = None, run_id: str | None = None, months: list[str] | None = None) -> dict[str, Any]:
     """Extract mentions for the given months (default: every month in postings/)."""
+    settings = settings or PipelineSettings()
+    run_id = run_id or new_run_id()
     load_taxonomy(settings.taxonomy)  # fail early, with a clear message, on a bad taxonomy
     months = months or [m for m in datasets.partitions(Path(settings.out_dir), "postings")
                         if not settings.months or m in settings.months]
     counts = {}
-    for i, month in enumerate(months, 1):
-        progress.report("extract", f"{month} ({i}/{len(months)} months)")
-        counts[month] = extract_month_task(settings, month, run_id)
+    with output_lock(Path(settings.out_dir), run_id):
+        for i, month in enumerate(months, 1):
+            progress.report("extract", f"{month} ({i}/{len(months)} months)")
+            counts[month] = extract_month_task(settings, month, run_id)
     return {"months": months, "mentions": sum(counts.values()), "by_month": counts}

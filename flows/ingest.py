@@ -20,8 +20,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import datasets, progress
 from flows.dedupe import DuplicateMark, mark_duplicates
+from flows.lock import output_lock
 from flows.records import Posting, Rejection, stable_id, to_posting
-from flows.settings import PipelineSettings
+from flows.settings import PipelineSettings, new_run_id
 from flows.sources import RawRecord, SourceConfig, load_sources, read_records
 
 
@@ -107,10 +108,17 @@ def write_quarantine_task(out_dir: str, source: str, rows: list[dict[str, Any]])
 
 
 @flow(name="ingest")
-def ingest_flow(settings: PipelineSettings, run_id: str) -> dict[str, Any]:
+def ingest_flow(settings: PipelineSettings | None = None, run_id: str | None = None) -> dict[str, Any]:
     """Ingest all sources: postings by month, quarantine by source, reconciled counts."""
-    logger = get_run_logger()
+    settings = settings or PipelineSettings()
+    run_id = run_id or new_run_id()
     datasets.ensure_writable(Path(settings.out_dir))
+    with output_lock(Path(settings.out_dir), run_id):
+        return _ingest(settings, run_id)
+
+
+def _ingest(settings: PipelineSettings, run_id: str) -> dict[str, Any]:
+    logger = get_run_logger()
     collected = collect_task(settings, run_id)
     counts = Counter(read=collected.counts["read"], quarantined=collected.counts["quarantined"],
                      out_of_range=collected.counts["out_of_range"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,12 @@ from flows.extract import extract_flow
 from flows.ingest import ingest_flow
 from flows.report import report_flow
 from flows.reporting import rollup
-from flows.settings import PipelineSettings
+from flows.settings import PipelineSettings, new_run_id
 from flows.checks import preflight
+from flows.lock import output_lock
 from taxonomy.load import load_taxonomy
 
 TOP_IN_SUMMARY = 10
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id: UTC time plus a random suffix."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
 def top_competences(out_dir: Path, months: list[str], n: int = TOP_IN_SUMMARY) -> pd.DataFrame:
@@ -63,15 +58,21 @@ def _run_row(run_id: str, settings: PipelineSettings, started: datetime, status:
 
 
 @flow(name="pipeline")
-def pipeline_flow(settings: PipelineSettings, run_id: str | None = None) -> dict[str, Any]:
+def pipeline_flow(settings: PipelineSettings | None = None, run_id: str | None = None) -> dict[str, Any]:
     """Run every stage over the configured sources and record the run in runs/."""
     logger = get_run_logger()
+    settings = settings or PipelineSettings()
     run_id = run_id or new_run_id()
     root = Path(settings.out_dir)
     preflight(settings)
     taxonomy = load_taxonomy(settings.taxonomy)
+    with output_lock(root, run_id):
+        return _run_stages(settings, run_id, root, taxonomy.version, logger)
+
+
+def _run_stages(settings: PipelineSettings, run_id: str, root: Path, taxonomy_version: str, logger: Any) -> dict[str, Any]:
     started = datetime.now(UTC)
-    extra: dict[str, Any] = {"taxonomy_version": taxonomy.version, "seconds": {}}
+    extra: dict[str, Any] = {"taxonomy_version": taxonomy_version, "seconds": {}}
     counts: dict[str, int] = {}
     datasets.write_run(root, _run_row(run_id, settings, started, "running", counts, extra))
     try:
@@ -94,12 +95,12 @@ def pipeline_flow(settings: PipelineSettings, run_id: str | None = None) -> dict
         extra["error"] = f"{type(exc).__name__}: {exc}"[:2000]
         datasets.write_run(root, _run_row(run_id, settings, started, "failed", counts, extra))
         raise
-    datasets.write_run(root, _run_row(run_id, settings, started, "succeeded", counts, extra))
+    final = _run_row(run_id, settings, started, "succeeded", counts, extra)
+    datasets.write_run(root, final)
     top = top_competences(root, months)
     summary = {"run_id": run_id, "out_dir": str(root.resolve()), "months": months, "counts": counts,
-               "mentions": extra.get("mentions", 0), "reports": pages,
-               "duplicate_rate": _run_row(run_id, settings, started, "succeeded", counts, extra)["duplicate_rate"],
-               "taxonomy_version": taxonomy.version, "top_competences": top.to_dict("records")}
+               "mentions": extra.get("mentions", 0), "reports": pages, "duplicate_rate": final["duplicate_rate"],
+               "taxonomy_version": taxonomy_version, "top_competences": top.to_dict("records")}
     create_table_artifact(
         key="skillpulse-run-summary",
         table=[{"metric": k, "value": str(v)} for k, v in {**counts, "mentions": summary["mentions"],

@@ -20,6 +20,7 @@ FIELDS = ("id", "title", "description", "employer", "city", "region", "country",
 _DMY = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
 MIN_TEXT_CHARS = 20
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def _text(fields: dict[str, Any], name: str) -> str | None | Rejection:
     if name in ("title", "description", "employer") and not isinstance(value, str):
         return Rejection(f"field '{name}' must be text, got {type(value).__name__}")
     text = str(value).strip()
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
+    if _UNDECODED.search(text):
         return Rejection(f"field '{name}' is not valid UTF-8")
     return text or None
 

@@ -50,3 +50,14 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(scope="session")
+def sample_run(prefect_harness, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """`skillpulse run`'s pipeline flow on the bundled sample ads: (output root, summary)."""
+    from flows.pipeline import pipeline_flow
+    from flows.settings import PipelineSettings
+
+    root = tmp_path_factory.mktemp("sample-run") / "skillpulse-data"
+    summary = pipeline_flow(PipelineSettings(out_dir=str(root)))
+    return root, summary

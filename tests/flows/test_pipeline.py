@@ -33,15 +33,6 @@ def _snapshot(root: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
-@pytest.fixture(scope="module")
-def sample_run(prefect_harness, tmp_path_factory) -> tuple[Path, dict]:  # type: ignore[no-untyped-def]
-    from flows.pipeline import pipeline_flow
-
-    root = tmp_path_factory.mktemp("run") / "skillpulse-data"
-    summary = pipeline_flow(PipelineSettings(out_dir=str(root)))
-    return root, summary
-
-
 def test_pipeline_counts_reconcile(sample_run) -> None:
     root, summary = sample_run
     counts = summary["counts"]
@@ -82,7 +73,7 @@ def test_pipeline_outputs_open_with_pandas_and_duckdb(sample_run) -> None:
     root, summary = sample_run
     frame = pd.read_parquet(root / "mentions")
     assert len(frame) == summary["mentions"] > 0
-    count = duckdb.sql(f"SELECT count(*) FROM '{root}/mentions/**/*.parquet'").fetchone()[0]
+    count = duckdb.sql(f"SELECT count(*) FROM '{root}/mentions/**/*.parquet'").fetchall()[0][0]
     assert count == len(frame)
     months = sorted(p.name for p in (root / "reports").iterdir())
     assert months == summary["months"] and len(months) >= 4
