@@ -22,7 +22,7 @@ from spacy.attrs import IS_SPACE, LOWER, NORM, ORTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, SpanGroup
-from spacy.util import compile_infix_regex, filter_spans, registry
+from spacy.util import compile_infix_regex, compile_suffix_regex, filter_spans, registry
 
 SPAN_KEY = "skills"
 SENTENCE_END = frozenset({".", "!", "?", "…", ";", "•", "·"})
@@ -42,11 +42,13 @@ _MAX_CACHE = 400_000
 
 @registry.callbacks("skillpulse.tokenizer_rules.v1")
 def make_tokenizer_rules() -> Callable[[Language], Language]:
-    """Split "C++/C#" at the slash and "Python-ის" before a Georgian suffix."""
+    """Split "C++/C#" at the slash, "Python-ის" before a Georgian suffix, "1C." before the dot."""
 
     def apply(nlp: Language) -> Language:
         infixes = list(nlp.Defaults.infixes or []) + [r"/", r"(?<=[\w+#])-(?=[\u10a0-\u10ff])"]
         nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+        suffixes = list(nlp.Defaults.suffixes or []) + [r"(?<=\d[^\W\d_])\."]
+        nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
         return nlp
 
     return apply
@@ -186,7 +188,7 @@ class SkillMatcher:
             patterns.setdefault(key, []).append(normalise(self.nlp.make_doc(label)))
             self._exact.setdefault(concept, set()).add(" ".join(label.casefold().split()))
             if entry.get("ambiguous") and label != label.lower():
-                self._cased.add((concept, label.casefold()))
+                self._cased.add(concept)
             if entry.get("context") and concept not in self._cues:
                 cues = [normalise(self.nlp.make_doc(str(c))) for c in entry["context"]]  # type: ignore[union-attr]
                 self._cues[concept] = [tuple(t.norm_ for t in cue) for cue in cues if len(cue)]
@@ -216,7 +218,7 @@ class SkillMatcher:
 
     def _confirmed(self, span: Span, unambiguous: List[Span]) -> bool:
         surface = span.text
-        if (span.label_, surface.casefold()) in self._cased and surface == surface.lower():
+        if span.label_ in self._cased and surface == surface.lower():
             return False
         sent = span.sent
         if any(s.start >= sent.start and s.end <= sent.end and s.label_ != span.label_ for s in unambiguous):

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import datasets, progress
@@ -37,9 +38,14 @@ def aggregate_flow(settings: PipelineSettings | None = None, run_id: str | None 
     run_id = run_id or new_run_id()
     months = months or [m for m in datasets.partitions(Path(settings.out_dir), "postings")
                         if not settings.months or m in settings.months]
-    rows = 0
+    by_month: dict[str, int] = {}
     with output_lock(Path(settings.out_dir), run_id):
         for i, month in enumerate(months, 1):
             progress.report("aggregate", f"{month} ({i}/{len(months)} months)")
-            rows += aggregate_month_task(settings, month, run_id)
-    return {"months": months, "demand_rows": rows}
+            by_month[month] = aggregate_month_task(settings, month, run_id)
+    create_table_artifact(
+        key="skillpulse-aggregate-summary",
+        table=[{"month": m, "demand_rows": n} for m, n in by_month.items()],
+        description=f"Demand rows written by run {run_id}",
+    )
+    return {"months": months, "demand_rows": sum(by_month.values())}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import datasets, progress
@@ -106,4 +107,9 @@ def report_flow(settings: PipelineSettings | None = None, run_id: str | None = N
         for i, month in enumerate(months, 1):
             progress.report("report", f"{month} ({i}/{len(months)} months)")
             pages.append(report_month_task(settings, month, run_id))
+    create_table_artifact(
+        key="skillpulse-report-summary",
+        table=[{"month": m, "page": p} for m, p in zip(months, pages, strict=True)],
+        description=f"Reports written by run {run_id}",
+    )
     return {"months": months, "pages": pages}

@@ -99,3 +99,16 @@ def test_nlp_round_trip_to_disk(pipelines, tmp_path: Path) -> None:
 
 def test_nlp_language_mapping() -> None:
     assert [spacy_lang(x) for x in ("en", "ru", "uk", "ro", "ka", "be")] == ["en", "ru", "uk", "ro", "xx", "xx"]
+
+
+def test_extract_mentions_with_the_esco_taxonomy() -> None:
+    from taxonomy.load import load_taxonomy
+
+    spec = "esco:" + str(Path(__file__).resolve().parent.parent / "fixtures" / "esco_mini")
+    taxonomy = load_taxonomy(spec)
+    rows = list(extract_mentions([("p1", "You will manage staff and write SQL queries.", "en")], taxonomy, spec))
+    by_concept = {taxonomy.concepts[r["concept_id"]].label: r for r in rows}
+    assert {"manage staff", "SQL"} <= set(by_concept)
+    sql = by_concept["SQL"]
+    assert sql["concept_id"].startswith("http://data.europa.eu/esco/skill/") and sql["esco_uri"] == sql["concept_id"]
+    assert {r["framework"] for r in rows if r["concept_id"] == sql["concept_id"]} == {"ecf", "esco"}

@@ -64,3 +64,15 @@ def test_cli_run_with_a_temporary_prefect_server(tmp_path: Path, toy_ads: Path, 
     assert "│   10 │    4 │          1 │           5 │" in result.stdout
     assert "Managing data, information and digital content" in result.stdout
     assert (tmp_path / "out" / "reports" / "2026-08" / "index.html").is_file()
+
+
+def test_cli_taxonomy_import_esco_and_use_it(tmp_path: Path) -> None:
+    esco = Path(__file__).resolve().parent.parent / "fixtures" / "esco_mini"
+    result = _skillpulse("taxonomy", "import-esco", str(esco), "--collection", "all", "--out", "esco-tax", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Wrote esco" in result.stdout and (tmp_path / "esco-tax" / "competences.csv").is_file()
+    shown = _skillpulse("taxonomy", "show", "--taxonomy", "esco-tax", cwd=tmp_path)
+    direct = _skillpulse("taxonomy", "show", "--taxonomy", f"esco:{esco}", cwd=tmp_path)
+    assert shown.returncode == direct.returncode == 0
+    assert "esco" in shown.stdout and "DigComp" not in shown.stderr
+    assert shown.stdout.splitlines()[0].split(":")[0] == direct.stdout.splitlines()[0].split(":")[0]
