@@ -10,8 +10,8 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import datasets, progress
-from flows.lock import output_lock
 from flows.demand import compute_demand
+from flows.lock import output_lock
 from flows.settings import PipelineSettings, new_run_id
 from taxonomy.load import load_taxonomy
 
@@ -21,7 +21,9 @@ def aggregate_month_task(settings: PipelineSettings, month: str, run_id: str) ->
     """Compute one month's demand and replace its demand partition."""
     root = Path(settings.out_dir)
     taxonomy = load_taxonomy(settings.taxonomy)
-    postings = datasets.read_partition(root, "postings", month, columns=["posting_id", "country", "region", "occupation", "duplicate_of"])
+    postings = datasets.read_partition(
+        root, "postings", month, columns=["posting_id", "country", "region", "occupation", "duplicate_of"]
+    )
     mentions = datasets.read_partition(root, "mentions", month)
     demand = compute_demand(postings, mentions, taxonomy)
     demand["taxonomy_version"] = taxonomy.version
@@ -32,12 +34,17 @@ def aggregate_month_task(settings: PipelineSettings, month: str, run_id: str) ->
 
 
 @flow(name="aggregate")
-def aggregate_flow(settings: PipelineSettings | None = None, run_id: str | None = None, months: list[str] | None = None) -> dict[str, Any]:
+def aggregate_flow(
+    settings: PipelineSettings | None = None, run_id: str | None = None, months: list[str] | None = None
+) -> dict[str, Any]:
     """Aggregate demand for the given months (default: every month in postings/)."""
     settings = settings or PipelineSettings()
     run_id = run_id or new_run_id()
-    months = months or [m for m in datasets.partitions(Path(settings.out_dir), "postings")
-                        if not settings.months or m in settings.months]
+    months = months or [
+        m
+        for m in datasets.partitions(Path(settings.out_dir), "postings")
+        if not settings.months or m in settings.months
+    ]
     by_month: dict[str, int] = {}
     with output_lock(Path(settings.out_dir), run_id):
         for i, month in enumerate(months, 1):

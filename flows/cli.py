@@ -33,10 +33,22 @@ app.add_typer(taxonomy_app, name="taxonomy")
 console = Console(stderr=False, log_path=False)
 err_console = Console(stderr=True)
 
-SourceOpt = Annotated[str | None, typer.Option("--source", "-s", help="Sources file (YAML/TOML) or one JSONL/CSV/Parquet file. Default: the bundled sample ads.")]
+SourceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--source",
+        "-s",
+        help="Sources file (YAML/TOML) or one JSONL/CSV/Parquet file. Default: the bundled sample ads.",
+    ),
+]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder for the datasets and reports.")]
-TaxOpt = Annotated[str, typer.Option("--taxonomy", "-t", help="'builtin', 'esco:DIR', a taxonomy folder or a concepts CSV.")]
-MonthsOpt = Annotated[list[str] | None, typer.Option("--months", "-m", help="Only these months (YYYY-MM); repeat or comma-separate. Default: all.")]
+TaxOpt = Annotated[
+    str, typer.Option("--taxonomy", "-t", help="'builtin', 'esco:DIR', a taxonomy folder or a concepts CSV.")
+]
+MonthsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--months", "-m", help="Only these months (YYYY-MM); repeat or comma-separate. Default: all."),
+]
 LangOpt = Annotated[str, typer.Option("--lang", "-l", help="Language of the report: en, ru, uk or ro.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines.")]
 
@@ -67,16 +79,20 @@ def _user_errors() -> Iterator[None]:
     except Exception as exc:
         if _VERBOSE:
             raise
-        err_console.print(f"[bold red]skillpulse: internal error:[/] {type(exc).__name__}: {exc}\n"
-                          "  (a bug, not your input: run again with --verbose for the traceback and report it)",
-                          highlight=False)
+        err_console.print(
+            f"[bold red]skillpulse: internal error:[/] {type(exc).__name__}: {exc}\n"
+            "  (a bug, not your input: run again with --verbose for the traceback and report it)",
+            highlight=False,
+        )
         raise typer.Exit(code=1) from None
 
 
-def _settings(source: str | None, out: Path, taxonomy: str, months: list[str] | None,
-              lang: str = "en") -> PipelineSettings:
-    return PipelineSettings(source=source, out_dir=str(out), taxonomy=taxonomy, months=_months(months),
-                            report_lang=lang)  # type: ignore[arg-type]
+def _settings(
+    source: str | None, out: Path, taxonomy: str, months: list[str] | None, lang: str = "en"
+) -> PipelineSettings:
+    return PipelineSettings(
+        source=source, out_dir=str(out), taxonomy=taxonomy, months=_months(months), report_lang=lang
+    )  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -84,6 +100,7 @@ def _progress(title: str) -> Iterator[None]:
     from flows import progress
 
     with console.status(title, spinner="dots") as status:
+
         def show(stage: str, message: str) -> None:
             status.update(f"[bold]{stage}[/]: {message}")
             console.log(f"{stage}: {message}", highlight=False)
@@ -119,6 +136,7 @@ def run(
 
     With no options it runs on the bundled sample ads into ./skillpulse-data.
     """
+
     def body() -> dict[str, Any]:
         settings = _settings(source, out, taxonomy, months, lang)
         from flows.checks import preflight
@@ -154,9 +172,14 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 @app.command()
-def ingest(source: SourceOpt = None, out: OutOpt = Path("skillpulse-data"), months: MonthsOpt = None,
-           verbose: VerboseOpt = False) -> None:
+def ingest(
+    source: SourceOpt = None,
+    out: OutOpt = Path("skillpulse-data"),
+    months: MonthsOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
     """Read sources into postings/ (by month) and quarantine/ (by source)."""
+
     def body() -> dict[str, Any]:
         from flows.checks import preflight
 
@@ -188,26 +211,47 @@ def _run_on_output(name: str, module: str, flow_name: str, settings_args: dict[s
 
 
 @app.command()
-def extract(out: OutOpt = Path("skillpulse-data"), taxonomy: TaxOpt = "builtin", months: MonthsOpt = None,
-            verbose: VerboseOpt = False) -> None:
+def extract(
+    out: OutOpt = Path("skillpulse-data"),
+    taxonomy: TaxOpt = "builtin",
+    months: MonthsOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
     """Find skill mentions in postings/ and write mentions/."""
-    _run_on_output("extract", "flows.extract", "extract_flow", {"out": out, "taxonomy": taxonomy, "months": months}, verbose)
+    _run_on_output(
+        "extract", "flows.extract", "extract_flow", {"out": out, "taxonomy": taxonomy, "months": months}, verbose
+    )
 
 
 @app.command()
-def aggregate(out: OutOpt = Path("skillpulse-data"), taxonomy: TaxOpt = "builtin", months: MonthsOpt = None,
-              verbose: VerboseOpt = False) -> None:
+def aggregate(
+    out: OutOpt = Path("skillpulse-data"),
+    taxonomy: TaxOpt = "builtin",
+    months: MonthsOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
     """Count demand from postings/ and mentions/ into demand/."""
-    _run_on_output("aggregate", "flows.aggregate", "aggregate_flow",
-                   {"out": out, "taxonomy": taxonomy, "months": months}, verbose)
+    _run_on_output(
+        "aggregate", "flows.aggregate", "aggregate_flow", {"out": out, "taxonomy": taxonomy, "months": months}, verbose
+    )
 
 
 @app.command()
-def report(out: OutOpt = Path("skillpulse-data"), taxonomy: TaxOpt = "builtin", months: MonthsOpt = None,
-           lang: LangOpt = "en", verbose: VerboseOpt = False) -> None:
+def report(
+    out: OutOpt = Path("skillpulse-data"),
+    taxonomy: TaxOpt = "builtin",
+    months: MonthsOpt = None,
+    lang: LangOpt = "en",
+    verbose: VerboseOpt = False,
+) -> None:
     """Write the monthly reports (HTML, CSV and XLSX in reports/YYYY-MM/) from demand/."""
-    _run_on_output("report", "flows.report", "report_flow",
-                   {"out": out, "taxonomy": taxonomy, "months": months, "lang": lang}, verbose)
+    _run_on_output(
+        "report",
+        "flows.report",
+        "report_flow",
+        {"out": out, "taxonomy": taxonomy, "months": months, "lang": lang},
+        verbose,
+    )
 
 
 @app.command()
@@ -215,7 +259,9 @@ def serve(
     source: SourceOpt = None,
     out: OutOpt = Path("skillpulse-data"),
     taxonomy: TaxOpt = "builtin",
-    port: Annotated[int, typer.Option(help="Port of the Prefect server started when PREFECT_API_URL is not set.")] = 4200,
+    port: Annotated[
+        int, typer.Option(help="Port of the Prefect server started when PREFECT_API_URL is not set.")
+    ] = 4200,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the prefect.yaml schedules (ingest and extract daily, aggregate and report monthly) here.
@@ -236,8 +282,11 @@ def serve(
             server, url = serving.start_server(port)
             os.environ["PREFECT_API_URL"] = url
             console.print(f"Prefect UI: {url.removesuffix('/api')}")
-        overrides = {"source": settings.source, "out_dir": str(Path(settings.out_dir).resolve()),
-                     "taxonomy": settings.taxonomy}
+        overrides = {
+            "source": settings.source,
+            "out_dir": str(Path(settings.out_dir).resolve()),
+            "taxonomy": settings.taxonomy,
+        }
         try:
             from prefect import serve as prefect_serve
 
@@ -265,25 +314,38 @@ def taxonomy_show(taxonomy: TaxOpt = "builtin") -> None:
             for comp in sorted(comps, key=lambda c: [int(x) if x.isdigit() else x for x in c.code.split(".")]):
                 concepts = tax.concepts_for(comp.id)
                 per_lang = " ".join(f"{lang}:{sum(1 for c in concepts if c.labels_in(lang))}" for lang in LANGUAGES)
-                console.print(f"    {comp.code:<5} {comp.label[:60]:<60} {len(concepts):>4} concepts  {per_lang}", highlight=False)
+                console.print(
+                    f"    {comp.code:<5} {comp.label[:60]:<60} {len(concepts):>4} concepts  {per_lang}", highlight=False
+                )
 
 
 @taxonomy_app.command("import-esco")
 def taxonomy_import_esco(
-    esco_dir: Annotated[Path, typer.Argument(help="Folder of the official ESCO CSV export (with skills_en.csv, or its parent with en/).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the taxonomy to (the documented format).")] = Path("esco-taxonomy"),
-    collection: Annotated[str, typer.Option(help="'digital' (ESCO digital + DigComp collections) or 'all' skills.")] = "digital",
+    esco_dir: Annotated[
+        Path,
+        typer.Argument(help="Folder of the official ESCO CSV export (with skills_en.csv, or its parent with en/)."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder to write the taxonomy to (the documented format).")
+    ] = Path("esco-taxonomy"),
+    collection: Annotated[
+        str, typer.Option(help="'digital' (ESCO digital + DigComp collections) or 'all' skills.")
+    ] = "digital",
 ) -> None:
     """Build a taxonomy from the ESCO export; use it with --taxonomy OUT (or --taxonomy esco:DIR directly)."""
     from taxonomy.esco import import_esco
 
     with _user_errors():
         tax = import_esco(esco_dir, out, collection)
-    console.print(f"Wrote {tax.version}: {len(tax.concepts)} concepts, {len(tax.competences)} areas and competences, to {out}")
+    console.print(
+        f"Wrote {tax.version}: {len(tax.concepts)} concepts, {len(tax.competences)} areas and competences, to {out}"
+    )
 
 
 @taxonomy_app.command("validate")
-def taxonomy_validate(path: Annotated[str, typer.Argument(help="A taxonomy folder, a concepts CSV, 'builtin' or 'esco:DIR'.")]) -> None:
+def taxonomy_validate(
+    path: Annotated[str, typer.Argument(help="A taxonomy folder, a concepts CSV, 'builtin' or 'esco:DIR'.")],
+) -> None:
     """Check a taxonomy; print every problem with file, line and entry (exit 2 if any)."""
     from taxonomy.load import load_taxonomy
 

@@ -28,7 +28,9 @@ def compute_demand(postings: pd.DataFrame, mentions: pd.DataFrame, taxonomy: Tax
     """Demand rows for one month (see the module docstring for the definition)."""
     cells = postings.loc[postings["duplicate_of"].isna(), ["posting_id", *CELL]]
     totals = cells.groupby(CELL, dropna=False).size().rename("postings_total").reset_index()
-    joined = mentions[["posting_id", "mention_id", "framework", "area_id", "competence_id"]].merge(cells, on="posting_id")
+    joined = mentions[["posting_id", "mention_id", "framework", "area_id", "competence_id"]].merge(
+        cells, on="posting_id"
+    )
     levels = {
         "competence": ["framework", "area_id", "competence_id"],
         "area": ["framework", "area_id"],
@@ -52,7 +54,9 @@ def compute_demand(postings: pd.DataFrame, mentions: pd.DataFrame, taxonomy: Tax
     for col in ("framework", "area_id", "competence_id"):
         if col not in demand:
             demand[col] = None
-    demand["label"] = [_label(taxonomy, row) for row in demand[["level", "framework", "area_id", "competence_id"]].itertuples()]
+    demand["label"] = [
+        _label(taxonomy, row) for row in demand[["level", "framework", "area_id", "competence_id"]].itertuples()
+    ]
     demand["postings_with"] = demand["postings_with"].astype("int64")
     demand["mentions"] = demand["mentions"].astype("int64")
     demand["postings_total"] = demand["postings_total"].astype("int64")
@@ -60,18 +64,21 @@ def compute_demand(postings: pd.DataFrame, mentions: pd.DataFrame, taxonomy: Tax
     demand["low_count"] = demand["postings_total"] < LOW_COUNT
     order = {"total": 0, "framework": 1, "area": 2, "competence": 3}
     demand["_order"] = demand["level"].map(order)
-    demand = demand.sort_values(["country", "region", "occupation", "_order", "framework", "area_id", "competence_id"],
-                                na_position="first", kind="stable")
+    demand = demand.sort_values(
+        ["country", "region", "occupation", "_order", "framework", "area_id", "competence_id"],
+        na_position="first",
+        kind="stable",
+    )
     return demand.drop(columns="_order").reset_index(drop=True)
 
 
 def _label(taxonomy: Taxonomy, row: object) -> str:
-    level = getattr(row, "level")
+    level = row.level
     if level == "total":
         return ANY_LABEL
     if level == "framework":
-        fw = str(getattr(row, "framework"))
+        fw = str(row.framework)
         return FRAMEWORKS.get(fw, fw)
-    key = getattr(row, "competence_id") if level == "competence" else getattr(row, "area_id")
+    key = row.competence_id if level == "competence" else row.area_id
     comp = taxonomy.competences.get(str(key))
     return comp.label if comp else str(key)

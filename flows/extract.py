@@ -34,7 +34,9 @@ def month_mentions(postings: pd.DataFrame, taxonomy_spec: str, batch_size: int, 
 def extract_month_task(settings: PipelineSettings, month: str, run_id: str) -> int:
     """Extract one month's mentions and replace its mentions partition."""
     root = Path(settings.out_dir)
-    postings = datasets.read_partition(root, "postings", month, columns=["posting_id", "text", "language", "duplicate_of"])
+    postings = datasets.read_partition(
+        root, "postings", month, columns=["posting_id", "text", "language", "duplicate_of"]
+    )
     mentions = month_mentions(postings, settings.taxonomy, settings.batch_size, run_id)
     datasets.write_partition(root, "mentions", month, datasets.to_table(mentions, datasets.MENTIONS))
     get_run_logger().info("Extracted %d mention rows from %d postings in %s", len(mentions), len(postings), month)
@@ -42,13 +44,18 @@ def extract_month_task(settings: PipelineSettings, month: str, run_id: str) -> i
 
 
 @flow(name="extract")
-def extract_flow(settings: PipelineSettings | None = None, run_id: str | None = None, months: list[str] | None = None) -> dict[str, Any]:
+def extract_flow(
+    settings: PipelineSettings | None = None, run_id: str | None = None, months: list[str] | None = None
+) -> dict[str, Any]:
     """Extract mentions for the given months (default: every month in postings/)."""
     settings = settings or PipelineSettings()
     run_id = run_id or new_run_id()
     load_taxonomy(settings.taxonomy)  # fail early, with a clear message, on a bad taxonomy
-    months = months or [m for m in datasets.partitions(Path(settings.out_dir), "postings")
-                        if not settings.months or m in settings.months]
+    months = months or [
+        m
+        for m in datasets.partitions(Path(settings.out_dir), "postings")
+        if not settings.months or m in settings.months
+    ]
     counts = {}
     with output_lock(Path(settings.out_dir), run_id):
         for i, month in enumerate(months, 1):

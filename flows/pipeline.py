@@ -14,13 +14,13 @@ from prefect.artifacts import create_table_artifact
 from extractors.mentions import MODEL_VERSION
 from flows import __version__, datasets
 from flows.aggregate import aggregate_flow
+from flows.checks import preflight
 from flows.extract import extract_flow
 from flows.ingest import ingest_flow
+from flows.lock import output_lock
 from flows.report import report_flow
 from flows.reporting import rollup
 from flows.settings import PipelineSettings, new_run_id
-from flows.checks import preflight
-from flows.lock import output_lock
 from taxonomy.load import load_taxonomy
 
 TOP_IN_SUMMARY = 10
@@ -34,25 +34,42 @@ def top_competences(out_dir: Path, months: list[str], n: int = TOP_IN_SUMMARY) -
         return pd.DataFrame(columns=["framework", "competence_id", "label", "postings_with", "share"])
     demand = pd.concat(frames, ignore_index=True)
     comps = rollup(demand, "competence", ["framework", "competence_id"])
-    labels = demand.dropna(subset=["competence_id"]).drop_duplicates("competence_id").set_index("competence_id")["label"]
+    labels = (
+        demand.dropna(subset=["competence_id"]).drop_duplicates("competence_id").set_index("competence_id")["label"]
+    )
     comps["label"] = comps["competence_id"].map(labels)
     comps = comps.sort_values(["postings_with", "competence_id"], ascending=[False, True]).head(n)
     return comps[["framework", "competence_id", "label", "postings_with", "share"]].reset_index(drop=True)
 
 
-def _run_row(run_id: str, settings: PipelineSettings, started: datetime, status: str,
-             counts: dict[str, int], extra: dict[str, Any]) -> dict[str, Any]:
+def _run_row(
+    run_id: str,
+    settings: PipelineSettings,
+    started: datetime,
+    status: str,
+    counts: dict[str, int],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
     kept, dups = counts.get("kept", 0), counts.get("duplicates", 0)
     return {
-        "run_id": run_id, "status": status, "started_at": started,
+        "run_id": run_id,
+        "status": status,
+        "started_at": started,
         "finished_at": None if status == "running" else datetime.now(UTC),
-        "sources": settings.source or "bundled sample", "months": ",".join(extra.get("months", [])),
-        "read": counts.get("read", 0), "kept": kept, "duplicates": dups,
-        "quarantined": counts.get("quarantined", 0), "out_of_range": counts.get("out_of_range", 0),
+        "sources": settings.source or "bundled sample",
+        "months": ",".join(extra.get("months", [])),
+        "read": counts.get("read", 0),
+        "kept": kept,
+        "duplicates": dups,
+        "quarantined": counts.get("quarantined", 0),
+        "out_of_range": counts.get("out_of_range", 0),
         "duplicate_rate": dups / (kept + dups) if kept + dups else 0.0,
-        "mentions": extra.get("mentions", 0), "demand_rows": extra.get("demand_rows", 0),
-        "taxonomy_version": extra.get("taxonomy_version", ""), "model_version": MODEL_VERSION,
-        "skillpulse_version": __version__, "error": extra.get("error"),
+        "mentions": extra.get("mentions", 0),
+        "demand_rows": extra.get("demand_rows", 0),
+        "taxonomy_version": extra.get("taxonomy_version", ""),
+        "model_version": MODEL_VERSION,
+        "skillpulse_version": __version__,
+        "error": extra.get("error"),
         **{f"seconds_{k}": v for k, v in extra.get("seconds", {}).items()},
     }
 
@@ -70,7 +87,9 @@ def pipeline_flow(settings: PipelineSettings | None = None, run_id: str | None =
         return _run_stages(settings, run_id, root, taxonomy.version, logger)
 
 
-def _run_stages(settings: PipelineSettings, run_id: str, root: Path, taxonomy_version: str, logger: Any) -> dict[str, Any]:
+def _run_stages(
+    settings: PipelineSettings, run_id: str, root: Path, taxonomy_version: str, logger: Any
+) -> dict[str, Any]:
     started = datetime.now(UTC)
     extra: dict[str, Any] = {"taxonomy_version": taxonomy_version, "seconds": {}}
     counts: dict[str, int] = {}
@@ -81,8 +100,11 @@ def _run_stages(settings: PipelineSettings, run_id: str, root: Path, taxonomy_ve
         counts, months = ingested["counts"], ingested["months"]
         extra["months"] = months
         extra["seconds"]["ingest"] = time.perf_counter() - t0
-        stages = (("extract", extract_flow, "mentions"), ("aggregate", aggregate_flow, "demand_rows"),
-                  ("report", report_flow, None))
+        stages = (
+            ("extract", extract_flow, "mentions"),
+            ("aggregate", aggregate_flow, "demand_rows"),
+            ("report", report_flow, None),
+        )
         pages: list[str] = []
         for name, stage, key in stages:
             t0 = time.perf_counter()
@@ -98,14 +120,29 @@ def _run_stages(settings: PipelineSettings, run_id: str, root: Path, taxonomy_ve
     final = _run_row(run_id, settings, started, "succeeded", counts, extra)
     datasets.write_run(root, final)
     top = top_competences(root, months)
-    summary = {"run_id": run_id, "out_dir": str(root.resolve()), "months": months, "counts": counts,
-               "mentions": extra.get("mentions", 0), "reports": pages, "duplicate_rate": final["duplicate_rate"],
-               "taxonomy_version": taxonomy_version, "top_competences": top.to_dict("records")}
+    summary = {
+        "run_id": run_id,
+        "out_dir": str(root.resolve()),
+        "months": months,
+        "counts": counts,
+        "mentions": extra.get("mentions", 0),
+        "reports": pages,
+        "duplicate_rate": final["duplicate_rate"],
+        "taxonomy_version": taxonomy_version,
+        "top_competences": top.to_dict("records"),
+    }
     create_table_artifact(
         key="skillpulse-run-summary",
-        table=[{"metric": k, "value": str(v)} for k, v in {**counts, "mentions": summary["mentions"],
-               "months": ", ".join(months), "duplicate_rate": f"{summary['duplicate_rate']:.3f}",
-               "top_competences": "; ".join(top["label"].head(5))}.items()],
+        table=[
+            {"metric": k, "value": str(v)}
+            for k, v in {
+                **counts,
+                "mentions": summary["mentions"],
+                "months": ", ".join(months),
+                "duplicate_rate": f"{summary['duplicate_rate']:.3f}",
+                "top_competences": "; ".join(top["label"].head(5)),
+            }.items()
+        ],
         description=f"skillpulse run {run_id}",
     )
     logger.info("Run %s finished: %s", run_id, counts)

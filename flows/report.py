@@ -12,8 +12,8 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import datasets, progress
-from flows.reporting import proficiency_table, report_tables, write_report
 from flows.lock import output_lock
+from flows.reporting import proficiency_table, report_tables, write_report
 from flows.settings import PipelineSettings, new_run_id
 from taxonomy.load import load_taxonomy
 
@@ -58,8 +58,12 @@ def month_run_info(postings: pd.DataFrame, quarantined: int | None) -> dict[str,
     """The counts behind a month's report: postings read (duplicates included), duplicates, rate, quarantine."""
     total = len(postings)
     duplicates = int(postings["duplicate_of"].notna().sum()) if total else 0
-    info: dict[str, Any] = {"postings": total, "originals": total - duplicates, "duplicates": duplicates,
-                            "duplicate_rate": duplicates / total if total else 0.0}
+    info: dict[str, Any] = {
+        "postings": total,
+        "originals": total - duplicates,
+        "duplicates": duplicates,
+        "duplicate_rate": duplicates / total if total else 0.0,
+    }
     if quarantined is not None:
         info["quarantined"] = quarantined
     return info
@@ -77,8 +81,15 @@ def report_month_task(settings: PipelineSettings, month: str, run_id: str | None
     mentions = datasets.read_partition(root, "mentions", month, columns=["posting_id", "proficiency", "model_version"])
     postings = datasets.read_partition(root, "postings", month, columns=["posting_id", "source", "duplicate_of"])
     proficiency = proficiency_table(mentions, postings) if len(postings) else None
-    data = report_tables(month, demand, previous, taxonomy=taxonomy, lang=settings.report_lang,
-                         proficiency=proficiency, previous_month=prev_month if previous is not None else None)
+    data = report_tables(
+        month,
+        demand,
+        previous,
+        taxonomy=taxonomy,
+        lang=settings.report_lang,
+        proficiency=proficiency,
+        previous_month=prev_month if previous is not None else None,
+    )
     quarantined, source_run = quarantined_in_run(root, month, run_id)
     taxonomy_versions = sorted(demand["taxonomy_version"].dropna().unique()) if len(demand) else []
     data.method = {
@@ -95,13 +106,15 @@ def report_month_task(settings: PipelineSettings, month: str, run_id: str | None
 
 
 @flow(name="report")
-def report_flow(settings: PipelineSettings | None = None, run_id: str | None = None,
-                months: list[str] | None = None) -> dict[str, Any]:
+def report_flow(
+    settings: PipelineSettings | None = None, run_id: str | None = None, months: list[str] | None = None
+) -> dict[str, Any]:
     """Write the monthly reports (default: every month in demand/)."""
     settings = settings or PipelineSettings()
     run_id = run_id or new_run_id()
-    months = months or [m for m in datasets.partitions(Path(settings.out_dir), "demand")
-                        if not settings.months or m in settings.months]
+    months = months or [
+        m for m in datasets.partitions(Path(settings.out_dir), "demand") if not settings.months or m in settings.months
+    ]
     pages = []
     with output_lock(Path(settings.out_dir), run_id):
         for i, month in enumerate(months, 1):

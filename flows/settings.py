@@ -27,7 +27,10 @@ class PipelineSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    source: str | None = Field(default=None, description="sources file (YAML/TOML) or one JSONL/CSV/Parquet file; the bundled sample when empty")
+    source: str | None = Field(
+        default=None,
+        description="sources file (YAML/TOML) or one JSONL/CSV/Parquet file; the bundled sample when empty",
+    )
     out_dir: str = Field(default="skillpulse-data", description="output root folder")
     taxonomy: str = Field(default="builtin", description="builtin, esco:DIR, a taxonomy folder or a concepts CSV")
     months: tuple[str, ...] = Field(default=(), description="restrict to these months (YYYY-MM); all when empty")

@@ -64,16 +64,16 @@ def _load_cached(spec: str, stamp: tuple[float, ...]) -> Taxonomy:
     path = Path(spec)
     if not path.exists():
         raise TaxonomyError(
-            f"[T001] Taxonomy {spec!r} not found: give 'builtin', 'esco:DIR', "
-            "a taxonomy folder or a concepts CSV file"
+            f"[T001] Taxonomy {spec!r} not found: give 'builtin', 'esco:DIR', a taxonomy folder or a concepts CSV file"
         )
     if path.is_dir():
         return load_folder(path)
     if path.suffix.lower() == ".csv":
         base = load_folder(BUILTIN_DIR, name="builtin")
         extra, problems = read_concepts(path, path.name)
-        return _finish(f"builtin+{path.stem}", base.competences,
-                       merge_concepts(base.concepts, extra), problems, (str(path),))
+        return _finish(
+            f"builtin+{path.stem}", base.competences, merge_concepts(base.concepts, extra), problems, (str(path),)
+        )
     raise TaxonomyError(f"[T001] Taxonomy {spec!r}: expected a folder or a .csv file")
 
 
@@ -114,8 +114,15 @@ def load_folder(folder: Path, name: str | None = None) -> Taxonomy:
         problems += found
         for concept in rows:
             if concept.id in seen:
-                problems.append(Problem("T003", concept.source, None, concept.id,
-                                        f"duplicate concept id, first defined in {seen[concept.id].source}"))
+                problems.append(
+                    Problem(
+                        "T003",
+                        concept.source,
+                        None,
+                        concept.id,
+                        f"duplicate concept id, first defined in {seen[concept.id].source}",
+                    )
+                )
             seen[concept.id] = concept
     concepts = merge_concepts(concepts, list(seen.values()))
     return _finish(name, competences, concepts, problems, (str(folder),))
@@ -142,8 +149,13 @@ def merge_concepts(base: dict[str, Concept], extra: Iterable[Concept]) -> dict[s
     return merged
 
 
-def _finish(name: str, competences: dict[str, Competence], concepts: dict[str, Concept],
-            problems: list[Problem], sources: tuple[str, ...]) -> Taxonomy:
+def _finish(
+    name: str,
+    competences: dict[str, Competence],
+    concepts: dict[str, Concept],
+    problems: list[Problem],
+    sources: tuple[str, ...],
+) -> Taxonomy:
     problems = problems + list(check_references(competences, concepts))
     if problems:
         shown = "\n  ".join(str(p) for p in problems[:MAX_SHOWN])
@@ -197,20 +209,28 @@ def read_competences(path: Path, shown: str) -> tuple[dict[str, Competence], lis
         if cid in out:
             problems.append(Problem("T003", shown, line, cid, "duplicate competence id"))
         if row["kind"] not in ("area", "competence"):
-            problems.append(Problem("T005", shown, line, cid, f"kind must be 'area' or 'competence', not {row['kind']!r}"))
+            problems.append(
+                Problem("T005", shown, line, cid, f"kind must be 'area' or 'competence', not {row['kind']!r}")
+            )
         if not row["label_en"]:
             problems.append(Problem("T006", shown, line, cid, "empty label_en"))
         labels = {lang: row.get(f"label_{lang}", "") for lang in LANGUAGES}
         out[cid] = Competence(
-            id=cid, framework=row["framework"], kind=row["kind"], code=row["code"],
-            labels={k: v for k, v in labels.items() if v}, area=row["area"] or None,
+            id=cid,
+            framework=row["framework"],
+            kind=row["kind"],
+            code=row["code"],
+            labels={k: v for k, v in labels.items() if v},
+            area=row["area"] or None,
             description=row.get("description_en", ""),
         )
     for comp in out.values():
         if comp.kind == "competence":
             area = out.get(comp.area or "")
             if area is None or area.kind != "area":
-                problems.append(Problem("T004", shown, None, comp.id, f"area {comp.area!r} is not an area in this file"))
+                problems.append(
+                    Problem("T004", shown, None, comp.id, f"area {comp.area!r} is not an area in this file")
+                )
     return out, problems
 
 
@@ -238,12 +258,18 @@ def read_concepts(path: Path, shown: str) -> tuple[list[Concept], list[Problem]]
         labels = _labels(row)
         if any(not lab.text for lab in labels):
             bad("T006", "empty label in a label list (check for '||' or a lone '~')")
-        out.append(Concept(
-            id=cid, label=row["label_en"], competences=competences,
-            labels=tuple(lab for lab in labels if lab.text), proficiency=proficiency,
-            esco_uri=row.get("esco_uri") or None, context=tuple(_split(row.get("context", ""))),
-            source=f"{shown} line {line}",
-        ))
+        out.append(
+            Concept(
+                id=cid,
+                label=row["label_en"],
+                competences=competences,
+                labels=tuple(lab for lab in labels if lab.text),
+                proficiency=proficiency,
+                esco_uri=row.get("esco_uri") or None,
+                context=tuple(_split(row.get("context", ""))),
+                source=f"{shown} line {line}",
+            )
+        )
     return out, problems
 
 
@@ -281,6 +307,11 @@ def check_references(competences: dict[str, Competence], concepts: dict[str, Con
             key = lab.text.casefold()
             other = owner.setdefault(key, concept)
             if other.id != concept.id:
-                yield Problem("T007", where, line_no, concept.id,
-                              f"label {lab.text!r} is also a label of {other.id!r} ({other.source}); "
-                              "a label may name one concept only (or mark it ambiguous with '~')")
+                yield Problem(
+                    "T007",
+                    where,
+                    line_no,
+                    concept.id,
+                    f"label {lab.text!r} is also a label of {other.id!r} ({other.source}); "
+                    "a label may name one concept only (or mark it ambiguous with '~')",
+                )

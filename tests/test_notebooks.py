@@ -17,7 +17,9 @@ def test_notebooks_execute_on_the_sample_run(path: Path, sample_run, monkeypatch
     root, _ = sample_run
     monkeypatch.setenv("SKILLPULSE_DATA", str(root))
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert len(outputs) >= 4

@@ -10,7 +10,12 @@ from taxonomy.load import load_taxonomy
 
 CASES = [
     # (language, sentence, concepts that must be found, concepts that must not)
-    ("ru", "Требования: опыт работы с Excel, знание 1С и уверенный пользователь ПК.", {"ms_excel", "1c_enterprise", "pc_literacy"}, set()),
+    (
+        "ru",
+        "Требования: опыт работы с Excel, знание 1С и уверенный пользователь ПК.",
+        {"ms_excel", "1c_enterprise", "pc_literacy"},
+        set(),
+    ),
     ("ru", "Ведение отчётности в таблицах Excel и работа с электронной почтой.", {"ms_excel", "email"}, set()),
     ("ru", "Знание 1С:Бухгалтерия 8.3, работа в СЭД.", {"1c_accounting", "electronic_document_management"}, set()),
     ("ru", "Опыт работы с Python, Django и PostgreSQL от 2 лет.", {"python", "django", "postgresql"}, set()),
@@ -49,7 +54,9 @@ def concepts_in():  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("lang", "text", "hits", "misses"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_builtin_matching_hits_and_non_hits(concepts_in, lang: str, text: str, hits: set[str], misses: set[str]) -> None:
+def test_builtin_matching_hits_and_non_hits(
+    concepts_in, lang: str, text: str, hits: set[str], misses: set[str]
+) -> None:
     found = concepts_in(lang, text)
     assert hits <= found, f"missing {hits - found} in {found}"
     assert not (misses & found), f"should not find {misses & found}"

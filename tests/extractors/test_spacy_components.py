@@ -23,18 +23,32 @@ def pipelines(toy_taxonomy_dir: Path) -> dict[str, spacy.language.Language]:
 @pytest.mark.parametrize(
     ("lang", "text", "expected"),
     [
-        ("ru", "Требования: опыт работы с Excel и знание 1С:Предприятие.", [("Excel", "ms_excel"), ("1С:Предприятие", "1c_enterprise")]),
+        (
+            "ru",
+            "Требования: опыт работы с Excel и знание 1С:Предприятие.",
+            [("Excel", "ms_excel"), ("1С:Предприятие", "1c_enterprise")],
+        ),
         ("ru", "Уверенная работа с электронной почтой", [("электронной почтой", "email")]),
         ("ru", "Опыт в анализе данных", [("анализе данных", "data_analysis")]),
         ("uk", "Знання SQL та навички роботи з Ексель", [("SQL", "sql"), ("Ексель", "ms_excel")]),
         ("uk", "Листування електронною поштою", [("електронною поштою", "email")]),
         ("ro", "Cunoașterea analizei datelor și SQL", [("analizei datelor", "data_analysis"), ("SQL", "sql")]),
-        ("en", "Strong PYTHON 3 and structured query language skills", [("PYTHON 3", "python"), ("structured query language", "sql")]),
-        ("ka", "Python-ის ცოდნა და ელექტრონული ფოსტით მუშაობა", [("Python", "python"), ("ელექტრონული ფოსტით", "email")]),
+        (
+            "en",
+            "Strong PYTHON 3 and structured query language skills",
+            [("PYTHON 3", "python"), ("structured query language", "sql")],
+        ),
+        (
+            "ka",
+            "Python-ის ცოდნა და ელექტრონული ფოსტით მუშაობა",
+            [("Python", "python"), ("ელექტრონული ფოსტით", "email")],
+        ),
         ("be", "Веданне 1С і Excel", [("1С", "1c_enterprise"), ("Excel", "ms_excel")]),
     ],
 )
-def test_matcher_finds_labels_and_inflected_forms(pipelines, lang: str, text: str, expected: list[tuple[str, str]]) -> None:
+def test_matcher_finds_labels_and_inflected_forms(
+    pipelines, lang: str, text: str, expected: list[tuple[str, str]]
+) -> None:
     assert _found(pipelines[lang], text) == expected
 
 
@@ -74,11 +88,13 @@ def test_mentions_rows_carry_evidence_and_competences(pipelines, toy_taxonomy) -
     doc = pipelines["en"]("About us.\nWe need SQL daily.")
     rows = doc_mentions(doc, "p1", toy_taxonomy)
     assert [(r["competence_id"], r["area_id"], r["framework"]) for r in rows] == [
-        ("digcomp:1.3", "digcomp:1", "digcomp"), ("ecf:B.1", "ecf:B", "ecf")]
+        ("digcomp:1.3", "digcomp:1", "digcomp"),
+        ("ecf:B.1", "ecf:B", "ecf"),
+    ]
     row = rows[0]
     assert row["sentence_index"] == 1
     assert row["sentence"] == "We need SQL daily."
-    assert doc.text[row["start_char"]:row["end_char"]] == row["surface"] == "SQL"
+    assert doc.text[row["start_char"] : row["end_char"]] == row["surface"] == "SQL"
     assert row["mention_id"] == rows[1]["mention_id"] == f"p1:{row['start_char']}:{row['end_char']}:sql"
 
 

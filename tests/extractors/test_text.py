@@ -16,7 +16,10 @@ from extractors.text import (
 
 
 def test_text_html_to_text_keeps_blocks_drops_scripts() -> None:
-    html = "<div><p>Вимоги:&nbsp;<b>SQL</b> &amp; Excel</p><script>alert('x')</script><ul><li>1С</li><li>BAS</li></ul>Далі<br>кінець</div>"
+    html = (
+        "<div><p>Вимоги:&nbsp;<b>SQL</b> &amp; Excel</p><script>alert('x')</script>"
+        "<ul><li>1С</li><li>BAS</li></ul>Далі<br>кінець</div>"
+    )
     assert html_to_text(html) == "Вимоги: SQL & Excel\n1С\nBAS\nДалі\nкінець"
 
 

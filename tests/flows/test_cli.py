@@ -12,8 +12,9 @@ import pytest
 
 def _skillpulse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_cli_help_lists_the_commands(tmp_path: Path) -> None:
@@ -58,7 +59,9 @@ def test_cli_taxonomy_show_prints_the_tree(tmp_path: Path, toy_taxonomy_dir: Pat
 
 @pytest.mark.slow
 def test_cli_run_with_a_temporary_prefect_server(tmp_path: Path, toy_ads: Path, toy_taxonomy_dir: Path) -> None:
-    result = _skillpulse("run", "--source", str(toy_ads), "--taxonomy", str(toy_taxonomy_dir), "--out", "out", cwd=tmp_path)
+    result = _skillpulse(
+        "run", "--source", str(toy_ads), "--taxonomy", str(toy_taxonomy_dir), "--out", "out", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Done." in result.stdout and str(tmp_path / "out") in result.stdout
     assert "│   10 │    4 │          1 │           5 │" in result.stdout

@@ -12,10 +12,27 @@ from flows import datasets
 
 
 def _posting(pid: str, text: str = "text") -> dict:
-    return {"posting_id": pid, "source": "s", "source_id": pid, "url": None, "title": "T", "employer": None,
-            "text": text, "language": "en", "country": "UA", "region": "UA-30", "city": "Kyiv",
-            "posted_date": date(2026, 8, 1), "occupation": None, "content_hash": "h", "duplicate_of": None,
-            "duplicate_kind": None, "pii_removed": 0, "run_id": "r1", "ingested_at": datetime(2026, 8, 2, tzinfo=UTC)}
+    return {
+        "posting_id": pid,
+        "source": "s",
+        "source_id": pid,
+        "url": None,
+        "title": "T",
+        "employer": None,
+        "text": text,
+        "language": "en",
+        "country": "UA",
+        "region": "UA-30",
+        "city": "Kyiv",
+        "posted_date": date(2026, 8, 1),
+        "occupation": None,
+        "content_hash": "h",
+        "duplicate_of": None,
+        "duplicate_kind": None,
+        "pii_removed": 0,
+        "run_id": "r1",
+        "ingested_at": datetime(2026, 8, 2, tzinfo=UTC),
+    }
 
 
 def test_datasets_round_trip_keeps_schema_and_values(tmp_path: Path) -> None:
@@ -33,7 +50,9 @@ def test_datasets_round_trip_keeps_schema_and_values(tmp_path: Path) -> None:
 
 
 def test_datasets_rewrite_replaces_the_partition_whole(tmp_path: Path) -> None:
-    datasets.write_partition(tmp_path, "postings", "2026-08", datasets.to_table([_posting("a"), _posting("b")], datasets.POSTINGS))
+    datasets.write_partition(
+        tmp_path, "postings", "2026-08", datasets.to_table([_posting("a"), _posting("b")], datasets.POSTINGS)
+    )
     datasets.write_partition(tmp_path, "postings", "2026-09", datasets.to_table([_posting("z")], datasets.POSTINGS))
     datasets.write_partition(tmp_path, "postings", "2026-08", datasets.to_table([_posting("c")], datasets.POSTINGS))
     frame = datasets.read_dataset(tmp_path, "postings")

@@ -13,8 +13,10 @@ from flows.lock import LOCK_NAME, OutputLockedError, output_lock
 
 
 def test_lock_refuses_a_second_writer_from_another_process(tmp_path: Path) -> None:
-    code = ("import sys, time; from flows.lock import output_lock\n"
-            "with output_lock(sys.argv[1], 'other-run'):\n    print('locked', flush=True); time.sleep(30)\n")
+    code = (
+        "import sys, time; from flows.lock import output_lock\n"
+        "with output_lock(sys.argv[1], 'other-run'):\n    print('locked', flush=True); time.sleep(30)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
@@ -40,7 +42,9 @@ def test_lock_is_reentrant_in_one_process(tmp_path: Path) -> None:
 
 
 def test_lock_of_another_host_is_never_taken_over(tmp_path: Path) -> None:
-    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": socket.gethostname() + "-elsewhere", "run_id": "x"}))
+    (tmp_path / LOCK_NAME).write_text(
+        json.dumps({"pid": 1, "host": socket.gethostname() + "-elsewhere", "run_id": "x"})
+    )
     with pytest.raises(OutputLockedError, match="in use by run x"):
         with output_lock(tmp_path, "mine"):
             pass

@@ -19,7 +19,11 @@ def test_serve_builds_runner_deployments_with_overrides() -> None:
     deployments = build_deployments(deployment_specs(), {"out_dir": "/data/skillpulse", "source": "/etc/sources.yaml"})
     by_name = {d.name: d for d in deployments}
     ingest = by_name["ingest-daily"]
-    assert ingest.parameters["settings"] == {"source": "/etc/sources.yaml", "out_dir": "/data/skillpulse", "taxonomy": "builtin"}
+    assert ingest.parameters["settings"] == {
+        "source": "/etc/sources.yaml",
+        "out_dir": "/data/skillpulse",
+        "taxonomy": "builtin",
+    }
     assert ingest.schedules[0].schedule.cron == "0 2 * * *"
     assert ingest.schedules[0].schedule.timezone == "Europe/Kyiv"
     assert not by_name["pipeline-manual"].schedules

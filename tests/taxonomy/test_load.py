@@ -40,16 +40,30 @@ def test_load_version_is_stable_and_changes_with_content(toy_taxonomy_dir: Path,
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("sql,SQL,digcomp:1.3|ecf:B.1", "python,SQL,digcomp:1.3|ecf:B.1", r"concepts/toy.csv.*\(python\): duplicate concept id"),
-        ("email,e-mail,digcomp:2.1", "email,e-mail,digcomp:9.9", r"concepts/toy.csv line 6 \(email\): unknown competence 'digcomp:9.9'"),
+        (
+            "sql,SQL,digcomp:1.3|ecf:B.1",
+            "python,SQL,digcomp:1.3|ecf:B.1",
+            r"concepts/toy.csv.*\(python\): duplicate concept id",
+        ),
+        (
+            "email,e-mail,digcomp:2.1",
+            "email,e-mail,digcomp:9.9",
+            r"concepts/toy.csv line 6 \(email\): unknown competence 'digcomp:9.9'",
+        ),
         ("email,e-mail,digcomp:2.1", "email,e-mail,digcomp:2", r"line 6 \(email\): 'digcomp:2' is an area"),
         ("email,e-mail,digcomp:2.1", "email,,digcomp:2.1", r"line 6 \(email\): empty label_en"),
-        ("sql,SQL,digcomp:1.3|ecf:B.1,advanced", "sql,SQL,digcomp:1.3|ecf:B.1,guru", r"line 3 \(sql\): proficiency must be one of"),
+        (
+            "sql,SQL,digcomp:1.3|ecf:B.1,advanced",
+            "sql,SQL,digcomp:1.3|ecf:B.1,guru",
+            r"line 3 \(sql\): proficiency must be one of",
+        ),
         ("structured query language", "Python 3", r"label 'Python 3' is also a label of 'python'"),
         ("email,e-mail,digcomp:2.1", "Bad Id,e-mail,digcomp:2.1", r"line 6 \(Bad Id\): invalid concept id 'Bad Id'"),
     ],
 )
-def test_load_validation_errors_name_file_line_and_entry(toy_taxonomy_dir: Path, tmp_path: Path, old: str, new: str, expected: str) -> None:
+def test_load_validation_errors_name_file_line_and_entry(
+    toy_taxonomy_dir: Path, tmp_path: Path, old: str, new: str, expected: str
+) -> None:
     copy = _copy(toy_taxonomy_dir, tmp_path / "toy")
     concepts = copy / "concepts" / "toy.csv"
     text = concepts.read_text(encoding="utf-8")
@@ -72,7 +86,12 @@ def test_load_missing_column_and_missing_path(toy_taxonomy_dir: Path, tmp_path: 
 def test_load_competence_with_unknown_area(toy_taxonomy_dir: Path, tmp_path: Path) -> None:
     copy = _copy(toy_taxonomy_dir, tmp_path / "toy")
     comp = copy / "competences.csv"
-    comp.write_text(comp.read_text(encoding="utf-8").replace("digcomp:3.4,digcomp,competence,digcomp:3", "digcomp:3.4,digcomp,competence,digcomp:7"), encoding="utf-8")
+    comp.write_text(
+        comp.read_text(encoding="utf-8").replace(
+            "digcomp:3.4,digcomp,competence,digcomp:3", "digcomp:3.4,digcomp,competence,digcomp:7"
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(TaxonomyError, match=r"\(digcomp:3.4\): area 'digcomp:7' is not an area"):
         load_taxonomy(str(copy))
 
