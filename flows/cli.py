@@ -297,6 +297,80 @@ def serve(
                 server.wait(timeout=30)
 
 
+SharedOpt = Annotated[
+    Path, typer.Option("--shared", help="Folder with data/benchmarks and data/taxonomies (the project's shared data).")
+]
+
+
+@app.command()
+def link(
+    input: Annotated[Path, typer.Option("--input", "-i", help='JSON Lines: {"id": ..., "text": ...} per line.')],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON Lines of ranked candidates, best first.")],
+    taxonomy: TaxOpt = "builtin",
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Candidates per text.")] = 10,
+    model: Annotated[
+        str | None,
+        typer.Option(help="A linker model (.skops); 'none' = untrained TF-IDF retrieval. Default: the shipped model."),
+    ] = None,
+) -> None:
+    """Rank taxonomy concepts for each text: {"id", "candidates": [{"concept_id", "label", "score"}]}.
+
+    With --taxonomy esco:DIR the concept ids are ESCO URIs.
+    """
+    from flows.link import link_file
+
+    with _user_errors():
+        stats = link_file(input, output, taxonomy, top_k, model)
+    console.print(
+        f"linked {stats['linked']} of {stats['read']} texts ({stats['bad']} bad lines) to {output} "
+        f"at {stats['texts_per_second']} texts/s (index built in {stats['index_seconds']} s)"
+    )
+    for bad in stats["bad_lines"][:10]:
+        err_console.print(f"  skipped {bad}", highlight=False)
+
+
+@app.command()
+def evaluate(
+    shared: SharedOpt = Path("../shared"),
+    model: Annotated[str | None, typer.Option(help="Linker model to evaluate (default: the shipped one).")] = None,
+    methods: Annotated[str, typer.Option(help="Comma-separated: verbatim, tfidf, model.")] = "verbatim,tfidf,model",
+) -> None:
+    """RP@1/5/10 and MRR on the ESCO-linked TECH and HOUSE validation splits, with the full ESCO taxonomy."""
+    from flows.evaluate import evaluate_esco_linking
+
+    with _user_errors():
+        result = evaluate_esco_linking(shared, model, methods=[m.strip() for m in methods.split(",") if m.strip()])
+    table = Table(title="ESCO linking (validation splits)", title_justify="left")
+    for col in ("method", "subset", "sentences", "RP@1", "RP@5", "RP@10", "MRR"):
+        table.add_column(col, justify="left" if col in ("method", "subset") else "right")
+    for subset, by_method in result["subsets"].items():
+        for method, m in by_method.items():
+            table.add_row(
+                method, subset.upper(), str(m["sentences"]), *(f"{m[k]:.1f}" for k in ("RP@1", "RP@5", "RP@10", "MRR"))
+            )
+    console.print(table)
+    console.print(f"speed (sentences/s): {result['speed']}; index built in {result['index_build_s']} s")
+
+
+@app.command()
+def train(
+    shared: SharedOpt = Path("../shared"),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write the model (.skops) and its card.")
+    ] = None,
+    no_evaluate: Annotated[
+        bool, typer.Option("--no-evaluate", help="Skip the validation metrics in the card.")
+    ] = False,
+) -> None:
+    """Train the linker's re-ranker reproducibly (fixed seeds) and write it with skops plus a model card."""
+    from flows.evaluate import train_linker
+    from flows.link import DEFAULT_MODEL
+
+    with _user_errors():
+        card = train_linker(shared, output or DEFAULT_MODEL, evaluate=not no_evaluate)
+    console.print(f"wrote {output or DEFAULT_MODEL} ({card['bytes']} bytes, {card['train_seconds']} s); card beside it")
+
+
 @taxonomy_app.command("show")
 def taxonomy_show(taxonomy: TaxOpt = "builtin") -> None:
     """Print the framework tree with concept counts per competence and language."""

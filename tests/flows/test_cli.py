@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -79,3 +80,18 @@ def test_cli_taxonomy_import_esco_and_use_it(tmp_path: Path) -> None:
     assert shown.returncode == direct.returncode == 0
     assert "esco" in shown.stdout and "DigComp" not in shown.stderr
     assert shown.stdout.splitlines()[0].split(":")[0] == direct.stdout.splitlines()[0].split(":")[0]
+
+
+def test_cli_link_ranks_concepts_and_reports_bad_lines(tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text(
+        '{"id": "a", "text": "Strong Python and SQL skills, experience with Docker."}\nnot json\n', encoding="utf-8"
+    )
+    result = _skillpulse("link", "--input", "in.jsonl", "--output", "out.jsonl", "--top-k", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "linked 1 of 2 texts (1 bad lines)" in result.stdout and "line': 2" in result.stderr
+    (line,) = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    record = json.loads(line)
+    assert record["id"] == "a" and len(record["candidates"]) == 3
+    assert {c["concept_id"] for c in record["candidates"]} == {"python", "sql", "docker"}
+    scores = [c["score"] for c in record["candidates"]]
+    assert scores == sorted(scores, reverse=True)

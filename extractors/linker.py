@@ -1,0 +1,635 @@
+"""Rank taxonomy concepts for a sentence: TF-IDF retrieval plus a trained re-ranker.
+
+Two parts:
+
+- ``ConceptIndex`` is built at run time from the taxonomy (any taxonomy: ``builtin``,
+  a folder, ``esco:DIR``). It holds TF-IDF matrices over every label of every concept
+  (lemmatised words, 1–2-grams; characters, 3–5-grams within words) and over each
+  concept's "document" (labels + description). For a batch of sentences it computes,
+  per concept, label *containment* (how much of the label, IDF-weighted, is in the
+  sentence), cosine similarities, verbatim matches and ranks, and keeps the top
+  candidates of each retrieval score.
+- ``Linker`` scores those candidates with a re-ranker: a scikit-learn ``Pipeline``
+  (StandardScaler + LogisticRegression) trained on pairwise features (``FEATURES``),
+  from synthetic sentences built from ESCO itself (held-out labels as paraphrases)
+  and SkillSpan training sentences linked by exact label matching (silver labels).
+
+Only the re-ranker, the feature names, a popularity prior and plain settings are
+persisted (``extractors.persistence``, skops): the index is rebuilt from the taxonomy,
+so the model is small and works with any taxonomy.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import simplemma
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from extractors.errors import TaxonomyError
+
+MODEL_FORMAT = "skillpulse-linker"
+MODEL_FORMAT_VERSION = 1
+SEED = 13
+N_PER_SCORE = 40  # candidates kept per retrieval score, per sentence
+REUSE_LEVELS = ("transversal", "cross-sector", "sector-specific", "occupation-specific")
+FEATURES: tuple[str, ...] = (
+    "word_contain_pref", "word_contain_any", "char_contain_pref", "char_contain_any",
+    "char_cos_pref", "char_cos_any", "word_cos_any", "doc_cos", "desc_cos",
+    "exact_pref", "exact_any", "log_label_tokens", "contain_x_len", "log_n_labels",
+    "is_knowledge", *(f"reuse_{r}" for r in REUSE_LEVELS),
+    "log_rank_word_contain", "log_rank_char_contain", "log_rank_char_cos", "log_rank_doc_cos",
+    "gap_char_contain", "gap_char_cos", "gap_doc_cos", "gap_word_contain",
+    "log_prior", "win_char_cos_pref", "win_char_cos_any", "win_word_cos_any",
+)
+MAX_WINDOW = 4
+_TOKEN = re.compile(r"[^\W_](?:[\w+#]|[.\-](?=\w))*", re.UNICODE)
+_STOP = frozenset(
+    "a an and are as at be by for from have in is it of on or our the this to we will with you your "
+    "able ability etc e.g i.e".split()
+)
+
+
+# --------------------------------------------------------------------------- concepts
+
+
+@dataclass(frozen=True)
+class ConceptEntry:
+    """What the linker knows about one concept."""
+
+    id: str
+    label: str
+    alt_labels: tuple[str, ...] = ()
+    description: str = ""
+    skill_type: str = ""
+    reuse_level: str = ""
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The preferred label first, then the other labels (deduplicated, case-blind)."""
+        seen: dict[str, str] = {}
+        for text in (self.label, *self.alt_labels):
+            text = " ".join(text.split())
+            if text:
+                seen.setdefault(text.casefold(), text)
+        return tuple(seen.values())
+
+
+def esco_skills_csv(folder: str | Path) -> Path:
+    """The ESCO skills CSV in an ESCO folder (the folder itself or its ``en/``)."""
+    folder = Path(folder)
+    for path in (folder / "skills_en.csv", folder / "en" / "skills_en.csv"):
+        if path.is_file():
+            return path
+    raise TaxonomyError(f"[T001] ESCO folder {folder}: no skills_en.csv (nor en/skills_en.csv)")
+
+
+def esco_entries(folder: str | Path) -> list[ConceptEntry]:
+    """ESCO skills as concept entries: id = concept URI, label = preferred label."""
+    path = esco_skills_csv(folder)
+    out: list[ConceptEntry] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            out.append(ConceptEntry(
+                id=row["conceptUri"], label=row["preferredLabel"].strip(),
+                alt_labels=tuple(a.strip() for a in (row.get("altLabels") or "").split("\n") if a.strip()),
+                description=(row.get("description") or "").strip(),
+                skill_type=(row.get("skillType") or "").strip(),
+                reuse_level=(row.get("reuseLevel") or "").strip(),
+            ))
+    return out
+
+
+def taxonomy_entries(taxonomy: Any, lang: str = "en") -> list[ConceptEntry]:
+    """Concept entries of a loaded ``Taxonomy``: unambiguous labels in `lang`."""
+    out = []
+    for concept in sorted(taxonomy.concepts.values(), key=lambda c: c.id):
+        alts = tuple(lab.text for lab in concept.labels if lab.lang == lang and not lab.ambiguous)
+        out.append(ConceptEntry(id=concept.id, label=concept.label, alt_labels=alts,
+                                description=getattr(concept, "description", "") or ""))
+    return out
+
+
+def load_entries(spec: str = "builtin") -> list[ConceptEntry]:
+    """Concept entries for a taxonomy spec (``builtin``, ``esco:DIR``, folder, CSV).
+
+    ESCO is read from its CSV directly, for the descriptions, skill types and reuse
+    levels that the taxonomy model does not carry; ids and labels are the same as
+    ``load_taxonomy("esco:DIR")`` gives (URI, preferred label).
+    """
+    spec = str(spec)
+    if spec.startswith("esco:"):
+        return _esco_cached(str(esco_skills_csv(spec[5:])))
+    from taxonomy.load import load_taxonomy
+
+    return taxonomy_entries(load_taxonomy(spec))
+
+
+@lru_cache(maxsize=2)
+def _esco_cached(path: str) -> list[ConceptEntry]:
+    return esco_entries(Path(path).parent)
+
+
+# --------------------------------------------------------------------------- text
+
+
+@lru_cache(maxsize=200_000)
+def _lemma(token: str) -> str:
+    if len(token) < 4 or not token.isalpha():
+        return token
+    return simplemma.lemmatize(token, lang="en").casefold()
+
+
+def word_tokens(text: str) -> list[str]:
+    """Lower-cased word tokens ("c++", "node.js" and "c#" stay whole)."""
+    return _TOKEN.findall(text.casefold())
+
+
+def normalise_words(text: str) -> str:
+    """Lemmatised tokens without stop words, joined by spaces (the word space)."""
+    return " ".join(_lemma(t) for t in word_tokens(text) if t not in _STOP)
+
+
+def normalise_chars(text: str) -> str:
+    """Lower-cased tokens joined by spaces (the character space)."""
+    return " ".join(word_tokens(text))
+
+
+def _ws_split(text: str) -> list[str]:
+    return text.split()
+
+
+# --------------------------------------------------------------------------- index
+
+
+def _l1(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    sums = np.asarray(abs(matrix).sum(axis=1)).ravel()
+    sums[sums == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / sums) @ matrix)
+
+
+def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    out = matrix.copy().tocsr()
+    out.data[:] = 1.0
+    return out
+
+
+@dataclass
+class Candidates:
+    """Candidates of one sentence: concept row numbers and their feature rows."""
+
+    concepts: np.ndarray
+    features: np.ndarray
+    baseline: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+class ConceptIndex:
+    """TF-IDF views of a taxonomy's concepts, for retrieval and features."""
+
+    def __init__(self, entries: Sequence[ConceptEntry], prior: dict[str, float] | None = None) -> None:
+        if not entries:
+            raise TaxonomyError("[T001] the taxonomy has no concepts to link to")
+        self.entries = list(entries)
+        self.ids = [e.id for e in self.entries]
+        self.position = {cid: i for i, cid in enumerate(self.ids)}
+        label_texts: list[str] = []
+        label_concept: list[int] = []
+        pref_row: list[int] = []
+        for i, entry in enumerate(self.entries):
+            labels = entry.labels or (entry.id,)
+            pref_row.append(len(label_texts))
+            label_texts.extend(labels)
+            label_concept.extend([i] * len(labels))
+        self.label_texts = label_texts
+        self.label_concept = np.asarray(label_concept, dtype=np.int64)
+        self.pref_row = np.asarray(pref_row, dtype=np.int64)
+        self.label_starts = self.pref_row  # labels are contiguous per concept, preferred first
+        self.n_labels = np.diff(np.append(self.pref_row, len(label_texts)))
+        self.label_words = [normalise_words(t) for t in label_texts]
+        self.label_chars = [normalise_chars(t) for t in label_texts]
+        self.label_len = np.asarray([max(1, len(t.split())) for t in self.label_chars], dtype=float)
+        descs = [normalise_words(e.description) for e in self.entries]
+        self.desc_words = descs
+        docs = [" ".join(self.label_words[s:s + n]) + " " + d
+                for s, n, d in zip(self.pref_row, self.n_labels, descs, strict=True)]
+
+        self.word_vec = TfidfVectorizer(analyzer="word", tokenizer=_ws_split, token_pattern=None,
+                                        lowercase=False, ngram_range=(1, 2), sublinear_tf=True,
+                                        dtype=np.float32)
+        both = self.word_vec.fit_transform(self.label_words + docs)
+        self.char_vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), lowercase=False,
+                                        sublinear_tf=True, dtype=np.float32, min_df=1)
+        lc = self.char_vec.fit_transform(self.label_chars).tocsr()
+        lw = both[:len(self.label_words)]
+        self.lw_rows = sp.csr_matrix(lw)
+        self.lc_rows = sp.csr_matrix(lc)
+        self.lw_l2_t = lw.T.tocsr()
+        self.lw_l1_t = _l1(lw).T.tocsr()
+        self.lc_l2_t = lc.T.tocsr()
+        self.lc_l1_t = _l1(lc).T.tocsr()
+        self.doc_t = both[len(self.label_words):].T.tocsr()
+        self.desc_t = self.word_vec.transform(descs).T.tocsr()
+        self.is_knowledge = np.asarray([e.skill_type == "knowledge" for e in self.entries], dtype=float)
+        self.reuse = np.asarray([[e.reuse_level == r for r in REUSE_LEVELS] for e in self.entries],
+                                dtype=float)
+        self.prior = np.zeros(len(self.entries))
+        if prior:
+            for cid, count in prior.items():
+                if cid in self.position:
+                    self.prior[self.position[cid]] = count
+        self.log_prior = np.log1p(self.prior)
+        self._label_set = [
+            {f" {t} " for t in self.label_chars[s:s + n] if t}
+            for s, n in zip(self.pref_row, self.n_labels, strict=True)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    # ------------------------------------------------------------------ scoring
+
+    def _window_features(self, chars: str, cand: np.ndarray, hidden: set[int]) -> np.ndarray:
+        """Best cosine between a 1–4-token window of the sentence and a concept label.
+
+        Columns: preferred label (characters), any label (characters), any label (words).
+        """
+        toks = chars.split()
+        windows = [" ".join(toks[i:i + n]) for n in range(1, MAX_WINDOW + 1) for i in range(len(toks) - n + 1)
+                   if toks[i] not in _STOP and toks[i + n - 1] not in _STOP]
+        out = np.zeros((len(cand), 3))
+        if not windows or len(cand) == 0:
+            return out
+        starts = self.pref_row[cand]
+        counts = self.n_labels[cand]
+        rows = np.concatenate([np.arange(a, a + b) for a, b in zip(starts, counts, strict=True)])
+        seg = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        wc = self.char_vec.transform(windows)
+        ww = self.word_vec.transform([normalise_words(w) for w in windows])
+        c_best = (wc @ self.lc_rows[rows].T).toarray().max(axis=0)
+        w_best = (ww @ self.lw_rows[rows].T).toarray().max(axis=0)
+        if hidden:
+            mask = np.isin(rows, list(hidden))
+            c_best[mask] = 0.0
+            w_best[mask] = 0.0
+        out[:, 0] = c_best[seg]
+        out[:, 1] = np.maximum.reduceat(c_best, seg)
+        out[:, 2] = np.maximum.reduceat(w_best, seg)
+        return out
+
+    def _hide_in_docs(self, doc: np.ndarray, i: int, sentence: sp.csr_matrix, rows: set[int]) -> None:
+        """Recompute the document score of concepts whose labels `rows` are hidden."""
+        for c in sorted({int(self.label_concept[r]) for r in rows}):
+            start, count = int(self.pref_row[c]), int(self.n_labels[c])
+            kept = [self.label_words[r] for r in range(start, start + count) if r not in rows]
+            vec = self.word_vec.transform([" ".join(kept) + " " + self.desc_words[c]])
+            doc[i, c] = float((sentence @ vec.T).toarray()[0, 0])
+
+    def _concept_max(self, label_scores: np.ndarray) -> np.ndarray:
+        return np.maximum.reduceat(label_scores, self.label_starts, axis=1)
+
+    def candidates(self, sentences: Sequence[str], *, n_per_score: int = N_PER_SCORE,
+                   exclude_labels: Sequence[Iterable[int]] | None = None,
+                   must_include: Sequence[Iterable[int]] | None = None,
+                   batch_size: int = 32) -> list[Candidates]:
+        """Candidates and features for each sentence (see ``FEATURES``).
+
+        `exclude_labels` (training only) hides label rows from a sentence, as if the
+        taxonomy did not have them; `must_include` adds concepts to the candidates.
+        """
+        out: list[Candidates] = []
+        for start in range(0, len(sentences), batch_size):
+            batch = list(sentences[start:start + batch_size])
+            excl = exclude_labels[start:start + batch_size] if exclude_labels else None
+            incl = must_include[start:start + batch_size] if must_include else None
+            out.extend(self._batch(batch, n_per_score, excl, incl))
+        return out
+
+    def _batch(self, sentences: list[str], n_per_score: int,
+               exclude: Sequence[Iterable[int]] | None,
+               include: Sequence[Iterable[int]] | None) -> list[Candidates]:
+        words = [normalise_words(s) for s in sentences]
+        chars = [normalise_chars(s) for s in sentences]
+        sw = self.word_vec.transform(words)
+        sc = self.char_vec.transform(chars)
+        wc = (_binary(sw) @ self.lw_l1_t).toarray()
+        cc = (_binary(sc) @ self.lc_l1_t).toarray()
+        ccos = (sc @ self.lc_l2_t).toarray()
+        wcos = (sw @ self.lw_l2_t).toarray()
+        doc = (sw @ self.doc_t).toarray()
+        desc = (sw @ self.desc_t).toarray()
+        if exclude is not None:
+            for i, rows in enumerate(exclude):
+                rows = list(rows)
+                if rows:
+                    for m in (wc, cc, ccos, wcos):
+                        m[i, rows] = 0.0
+                    self._hide_in_docs(doc, i, sw[i], set(rows))
+        pref = self.pref_row
+        wc_any, cc_any = self._concept_max(wc), self._concept_max(cc)
+        ccos_any, wcos_any = self._concept_max(ccos), self._concept_max(wcos)
+        both = cc + wc
+        results = []
+        for i in range(len(sentences)):
+            scores = {"word_contain": wc_any[i], "char_contain": cc_any[i],
+                      "char_cos": ccos_any[i], "doc_cos": doc[i]}
+            chosen: set[int] = set()
+            ranks = {}
+            for name, vec in scores.items():
+                order = np.argsort(-vec, kind="stable")
+                chosen.update(order[:n_per_score].tolist())
+                rank = np.empty(len(vec), dtype=np.int64)
+                rank[order] = np.arange(1, len(vec) + 1)
+                ranks[name] = rank
+            if include is not None:
+                chosen.update(int(c) for c in include[i])
+            cand = np.asarray(sorted(chosen), dtype=np.int64)
+            padded = f" {chars[i]} "
+            hidden = set(exclude[i]) if exclude is not None else set()
+            exact_pref = np.asarray([
+                float(pref[c] not in hidden and f" {self.label_chars[pref[c]]} " in padded) for c in cand])
+            exact_any = np.asarray([
+                float(any(f" {self.label_chars[r]} " in padded
+                          for r in range(pref[c], pref[c] + self.n_labels[c]) if r not in hidden))
+                for c in cand])
+            best = [pref[c] + int(np.argmax(both[i, pref[c]:pref[c] + self.n_labels[c]])) for c in cand]
+            blen = self.label_len[best]
+            feats = np.column_stack([
+                wc[i, pref[cand]], wc_any[i, cand], cc[i, pref[cand]], cc_any[i, cand],
+                ccos[i, pref[cand]], ccos_any[i, cand], wcos_any[i, cand], doc[i, cand], desc[i, cand],
+                exact_pref, exact_any, np.log1p(blen), cc_any[i, cand] * np.log1p(blen),
+                np.log1p(self.n_labels[cand]), self.is_knowledge[cand], self.reuse[cand],
+                np.log(ranks["word_contain"][cand]), np.log(ranks["char_contain"][cand]),
+                np.log(ranks["char_cos"][cand]), np.log(ranks["doc_cos"][cand]),
+                cc_any[i, cand] - cc_any[i].max(), ccos_any[i, cand] - ccos_any[i].max(),
+                doc[i, cand] - doc[i].max(), wc_any[i, cand] - wc_any[i].max(),
+                self.log_prior[cand],
+            ]).astype(np.float32)
+            feats = np.column_stack([feats, self._window_features(chars[i], cand, hidden)]).astype(np.float32)
+            baseline = 0.5 * doc[i, cand] + 0.5 * ccos_any[i, cand] + exact_any
+            results.append(Candidates(cand, feats, baseline))
+        return results
+
+
+# --------------------------------------------------------------------------- verbatim baseline
+
+
+def verbatim_rank(index: ConceptIndex, sentence: str) -> list[tuple[int, float]]:
+    """Concepts with a label that appears verbatim (case-blind, whole tokens), longest first."""
+    padded = f" {normalise_chars(sentence)} "
+    found = []
+    for c, labels in enumerate(index._label_set):
+        hits = [t for t in labels if t in padded]
+        if hits:
+            found.append((c, float(max(len(t) for t in hits))))
+    found.sort(key=lambda x: (-x[1], x[0]))
+    return found
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def new_reranker(c: float = 1.0) -> Pipeline:
+    """The re-ranker: built-in scikit-learn parts only (a small skops allowlist)."""
+    return Pipeline([
+        ("scale", StandardScaler()),
+        ("clf", LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=SEED)),
+    ])
+
+
+class Linker:
+    """Rank concepts for sentences with a trained re-ranker (or the untrained baseline)."""
+
+    def __init__(self, model: dict[str, Any] | None, index: ConceptIndex) -> None:
+        self.model = model
+        self.index = index
+        if model is not None and tuple(model["feature_names"]) != FEATURES:
+            from extractors.errors import UntrustedModelError
+
+            raise UntrustedModelError(
+                "[M002] the model was trained with other features than this version computes; retrain it"
+            )
+
+    @classmethod
+    def build(cls, model: dict[str, Any] | None, taxonomy_spec: str = "builtin") -> Linker:
+        prior = dict(zip(model["prior_ids"], model["prior_counts"], strict=True)) if model else None
+        return cls(model, ConceptIndex(load_entries(taxonomy_spec), prior=prior))
+
+    def rank(self, sentences: Sequence[str], top_k: int = 10) -> list[list[tuple[str, str, float]]]:
+        """For each sentence, the top `top_k` (concept_id, label, score), best first."""
+        out = []
+        for cands in self.index.candidates(sentences, n_per_score=self._n_per_score()):
+            scores = self.score(cands)
+            order = np.lexsort((cands.concepts, -scores))[:top_k]
+            out.append([(self.index.ids[cands.concepts[j]], self.index.entries[cands.concepts[j]].label,
+                         round(float(scores[j]), 4)) for j in order])
+        return out
+
+    def _n_per_score(self) -> int:
+        if self.model is None:
+            return N_PER_SCORE
+        return int(self.model.get("config", {}).get("n_per_score", N_PER_SCORE))
+
+    def score(self, cands: Candidates) -> np.ndarray:
+        if self.model is None:
+            return cands.baseline
+        if len(cands.concepts) == 0:
+            return np.zeros(0)
+        weight = float(self.model.get("config", {}).get("residual_weight", 0.0))
+        if weight <= 0:
+            return self.model["reranker"].predict_proba(cands.features)[:, 1]
+        # The re-ranker learns a correction to the retrieval score: the score is the
+        # retrieval score plus `residual_weight` times the re-ranker's logit (higher is
+        # better; not a probability).
+        return cands.baseline + weight * self.model["reranker"].decision_function(cands.features)
+
+
+# --------------------------------------------------------------------------- training data
+
+
+@dataclass
+class TrainingSet:
+    sentences: list[str]
+    positives: list[set[int]]
+    exclude: list[set[int]]
+    source: list[str]
+
+
+_TEMPLATES = (
+    "{}", "experience with {}", "you have {}", "knowledge of {}", "skills in {}",
+    "you will {}", "strong {} skills", "ability to {}", "we expect {}", "good understanding of {}",
+    "responsibilities include {}", "familiarity with {} is a plus", "{} is required",
+)
+_JOINERS = (" and ", ", ", " as well as ", " , ", " or ")
+
+
+def synthetic_esco(index: ConceptIndex, n_sentences: int, rng: np.random.Generator,
+                   context: Sequence[str] = (), weights: np.ndarray | None = None,
+                   p_hold: float = 0.7) -> TrainingSet:
+    """Sentences of 1–3 concept labels in job-ad phrasing, with labels held out.
+
+    A held-out label is hidden from the index for its sentence, so the positive must
+    be found through its other labels, characters or description — the situation of
+    a paraphrase in an ad. Some sentences carry a context sentence as noise.
+    """
+    n = len(index)
+    probs = None if weights is None else weights / weights.sum()
+    sentences, positives, excluded, source = [], [], [], []
+    for _ in range(n_sentences):
+        k = int(rng.choice([1, 1, 1, 2, 2, 3]))
+        concepts = [int(c) for c in rng.choice(n, size=k, replace=False, p=probs)]
+        parts, hide = [], set()
+        for c in concepts:
+            start, count = int(index.pref_row[c]), int(index.n_labels[c])
+            row = start + int(rng.integers(count))
+            parts.append(index.label_texts[row] if rng.random() > 0.15 else index.label_texts[row].lower())
+            if rng.random() < p_hold:
+                hide.add(row)
+        body = _JOINERS[int(rng.integers(len(_JOINERS)))].join(parts)
+        text = _TEMPLATES[int(rng.integers(len(_TEMPLATES)))].format(body)
+        if context and rng.random() < 0.5:
+            extra = context[int(rng.integers(len(context)))]
+            text = f"{extra} {text}" if rng.random() < 0.5 else f"{text} {extra}"
+        sentences.append(text)
+        positives.append(set(concepts))
+        excluded.append(hide)
+        source.append("esco-synthetic")
+    return TrainingSet(sentences, positives, excluded, source)
+
+
+def synthetic_in_context(index: ConceptIndex, examples: Iterable[tuple[str, list[str]]],
+                         rng: np.random.Generator, weights: np.ndarray | None = None,
+                         p_hold: float = 0.5, repeats: int = 1) -> TrainingSet:
+    """Real ad sentences whose every skill span is replaced by a label of a sampled concept.
+
+    The sentence keeps its real context and phrasing around the spans, and every skill
+    in it is known, so the other candidates are true negatives. Each inserted label
+    is hidden from the index with probability `p_hold` (a paraphrase).
+    """
+    n = len(index)
+    probs = None if weights is None else weights / weights.sum()
+    sentences, positives, excluded, source = [], [], [], []
+    usable = [(s, spans) for s, spans in examples if spans]
+    for _ in range(repeats):
+        for sentence, spans in usable:
+            concepts = [int(c) for c in rng.choice(n, size=len(spans), replace=False, p=probs)]
+            hide: set[int] = set()
+            text = sentence
+            for span, c in zip(spans, concepts, strict=True):
+                row = int(index.pref_row[c]) + int(rng.integers(int(index.n_labels[c])))
+                text = text.replace(span, index.label_texts[row], 1)
+                if rng.random() < p_hold:
+                    hide.add(row)
+            sentences.append(text)
+            positives.append(set(concepts))
+            excluded.append(hide)
+            source.append("skillspan-replaced")
+    return TrainingSet(sentences, positives, excluded, source)
+
+
+def exact_label_links(index: ConceptIndex, words: bool = False) -> dict[str, int]:
+    """Normalised label text → concept, for labels that name exactly one concept.
+
+    With `words`, labels are keyed by their lemmatised form (``normalise_words``).
+    """
+    owners: dict[str, set[int]] = {}
+    texts = index.label_words if words else index.label_chars
+    for row, text in enumerate(texts):
+        if text:
+            owners.setdefault(text, set()).add(int(index.label_concept[row]))
+    return {t: next(iter(cs)) for t, cs in owners.items() if len(cs) == 1}
+
+
+def link_span(span: str, chars: dict[str, int], words: dict[str, int]) -> int | None:
+    """The concept whose label equals the span (exactly, or after lemmatising)."""
+    found = chars.get(normalise_chars(span))
+    return found if found is not None else words.get(normalise_words(span))
+
+
+def silver_from_spans(index: ConceptIndex, examples: Iterable[tuple[str, list[str]]],
+                      rng: np.random.Generator, p_hold: float = 0.5,
+                      require_all: bool = False) -> TrainingSet:
+    """Sentences with skill spans that equal a concept label (silver positives).
+
+    With `p_hold`, the matching labels of a linked span are hidden from the index for
+    that sentence, so the positive must be found another way (a paraphrase).
+    """
+    chars, words = exact_label_links(index), exact_label_links(index, words=True)
+    sentences, positives, excluded, source = [], [], [], []
+    for sentence, spans in examples:
+        found = [link_span(s, chars, words) for s in spans]
+        linked = [(s, c) for s, c in zip(spans, found, strict=True) if c is not None]
+        if not linked or (require_all and len(linked) < len(spans)):
+            continue
+        hide: set[int] = set()
+        for span, c in linked:
+            if rng.random() < p_hold:
+                key_c, key_w = normalise_chars(span), normalise_words(span)
+                start, count = int(index.pref_row[c]), int(index.n_labels[c])
+                hide.update(r for r in range(start, start + count)
+                            if index.label_chars[r] == key_c or index.label_words[r] == key_w)
+        sentences.append(sentence)
+        positives.append({c for _, c in linked})
+        excluded.append(hide)
+        source.append("skillspan-silver")
+    return TrainingSet(sentences, positives, excluded, source)
+
+
+def silver_prior(index: ConceptIndex, texts: Iterable[str], max_label_tokens: int = 6) -> dict[str, float]:
+    """In how many unlabelled ad lines each concept's labels occur (lemmatised n-grams)."""
+    links = exact_label_links(index, words=True)
+    lengths = sorted({len(t.split()) for t in links if len(t.split()) <= max_label_tokens})
+    counts: dict[int, int] = {}
+    for text in texts:
+        toks = normalise_words(text).split()
+        seen = set()
+        for n in lengths:
+            for i in range(len(toks) - n + 1):
+                c = links.get(" ".join(toks[i:i + n]))
+                if c is not None:
+                    seen.add(c)
+        for c in seen:
+            counts[c] = counts.get(c, 0) + 1
+    return {index.ids[c]: float(v) for c, v in sorted(counts.items())}
+
+
+def featurise(index: ConceptIndex, data: TrainingSet, n_per_score: int = N_PER_SCORE
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feature rows, 0/1 targets and group ids (sentence numbers) of a training set."""
+    cands = index.candidates(data.sentences, n_per_score=n_per_score,
+                             exclude_labels=[sorted(e) for e in data.exclude],
+                             must_include=[sorted(p) for p in data.positives])
+    xs, ys, gs = [], [], []
+    for g, (cand, pos) in enumerate(zip(cands, data.positives, strict=True)):
+        xs.append(cand.features)
+        ys.append(np.isin(cand.concepts, list(pos)).astype(np.int8))
+        gs.append(np.full(len(cand.concepts), g, dtype=np.int32))
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
+
+
+def fit_reranker(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> Pipeline:
+    return new_reranker(c).fit(x, y)
+
+
+def model_dict(reranker: Pipeline, prior: dict[str, float], config: dict[str, Any]) -> dict[str, Any]:
+    """The persisted model: plain values and built-in scikit-learn objects only."""
+    ids = sorted(prior)
+    return {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "feature_names": list(FEATURES),
+        "reranker": reranker,
+        "prior_ids": ids,
+        "prior_counts": np.asarray([prior[i] for i in ids], dtype=np.float64),
+        "config": dict(config),
+    }

@@ -1,0 +1,334 @@
+"""Train the concept linker and evaluate it on the ESCO-linked benchmark.
+
+Pure functions (no Prefect) for `skillpulse train` and `skillpulse evaluate`:
+
+- ``evaluate_esco_linking(shared_dir, ...)`` ranks the ESCO skills for every sentence
+  of the TECH and HOUSE *validation* annotations (Decorte et al. 2022) and reports
+  RP@1, RP@5, RP@10 and MRR for verbatim matching, untrained TF-IDF retrieval and the
+  trained model.
+- ``train_linker(shared_dir, output, ...)`` fits the re-ranker on ESCO itself
+  (synthetic sentences with held-out labels) and SkillSpan *train* sentences linked by
+  exact label matching, with a popularity prior from the unlabelled rekrute ads, and
+  saves it with skops plus a model card.
+
+The validation annotations are never used for training; benchmark sentences that also
+occur in SkillSpan train are dropped from the training data.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from extractors import linker as lk
+from extractors.errors import SourceError
+
+ESCO_DIR = Path("data/taxonomies/esco-v1.1.1")
+BENCH_DIR = Path("data/benchmarks/esco-linking")
+SKILLSPAN_DIR = Path("data/benchmarks/skillspan")
+REKRUTE = Path("data/jobads/rekrute-2021/rekrut_31_07_21_translated.json")
+SUBSETS = ("tech", "house")
+SKIP_LABELS = frozenset({"LABEL NOT PRESENT", "UNDERSPECIFIED"})
+KS = (1, 5, 10)
+MRR_DEPTH = 100
+METHODS = ("verbatim", "tfidf", "model")
+
+# The configuration chosen on the validation splits (see benchmarks/README.md).
+TRAIN_CONFIG: dict[str, Any] = {
+    "seed": lk.SEED,
+    "n_synthetic": 6000,
+    "p_hold_synthetic": 0.7,
+    "p_hold_silver": 0.5,
+    "prior_weighted_share": 0.5,
+    "C": 1.0,
+    "n_per_score": lk.N_PER_SCORE,
+    "in_context_repeats": 0,
+    "residual_weight": 0.05,
+}
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        raise SourceError(f"[S001] {path} not found")
+    return path
+
+
+def read_benchmark(path: Path) -> list[tuple[str, set[str]]]:
+    """(sentence, gold ESCO preferred labels) for sentences with at least one label."""
+    gold: dict[str, set[str]] = {}
+    with _need(path).open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            labels = gold.setdefault(row["sentence"], set())
+            label = (row.get("label") or "").strip()
+            if label and label not in SKIP_LABELS:
+                labels.add(label)
+    return [(s, g) for s, g in gold.items() if g]
+
+
+def read_conll(path: Path) -> list[tuple[str, list[str]]]:
+    """SkillSpan CoNLL (token, skill tag, knowledge tag) → (sentence, skill/knowledge spans)."""
+    out: list[tuple[str, list[str]]] = []
+    tokens: list[list[str]] = []
+
+    def flush() -> None:
+        if not tokens:
+            return
+        words = [t[0] for t in tokens]
+        spans: list[str] = []
+        for col in (1, 2):
+            current: list[str] = []
+            for t in tokens:
+                tag = t[col] if len(t) > col else "O"
+                if tag.startswith("B") or (tag.startswith("I") and not current):
+                    if current:
+                        spans.append(" ".join(current))
+                    current = [t[0]]
+                elif tag.startswith("I"):
+                    current.append(t[0])
+                else:
+                    if current:
+                        spans.append(" ".join(current))
+                    current = []
+            if current:
+                spans.append(" ".join(current))
+        out.append((" ".join(words), spans))
+        tokens.clear()
+
+    for line in _need(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            flush()
+        else:
+            tokens.append(line.split("\t"))
+    flush()
+    return out
+
+
+def read_rekrute_lines(path: Path) -> list[str]:
+    """The English requirement lines (skills_text) of the rekrute ads."""
+    data = json.loads(_need(path).read_text(encoding="utf-8"))
+    return [line for ad in data.values() for line in ad.get("skills_text") or [] if line]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def rp_at_k(gold: set[str], ranked: Sequence[str], k: int) -> float:
+    """R-precision at k: |gold ∩ top-k| / min(k, |gold|)."""
+    return len(gold & set(ranked[:k])) / min(k, len(gold))
+
+
+def reciprocal_rank(gold: set[str], ranked: Sequence[str]) -> float:
+    for i, label in enumerate(ranked, 1):
+        if label in gold:
+            return 1.0 / i
+    return 0.0
+
+
+def score_rankings(gold: Sequence[set[str]], rankings: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Mean RP@1/5/10 and MRR (in %), over sentences."""
+    out = {f"RP@{k}": 100 * float(np.mean([rp_at_k(g, r, k) for g, r in zip(gold, rankings, strict=True)]))
+           for k in KS}
+    out["MRR"] = 100 * float(np.mean([reciprocal_rank(g, r) for g, r in zip(gold, rankings, strict=True)]))
+    out["sentences"] = len(gold)
+    return {k: round(v, 2) for k, v in out.items()}
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def rank_labels(method: str, index: lk.ConceptIndex, sentences: Sequence[str],
+                model: dict[str, Any] | None = None, depth: int = MRR_DEPTH) -> list[list[str]]:
+    """Ranked preferred labels per sentence for one method."""
+    if method == "verbatim":
+        return [[index.entries[c].label for c, _ in lk.verbatim_rank(index, s)][:depth] for s in sentences]
+    linker = lk.Linker(model if method == "model" else None, index)
+    return [[label for _, label, _ in ranked] for ranked in linker.rank(sentences, top_k=depth)]
+
+
+def evaluate_esco_linking(shared_dir: str | Path, model_path: str | Path | None = None,
+                          methods: Iterable[str] = METHODS, subsets: Iterable[str] = SUBSETS
+                          ) -> dict[str, Any]:
+    """RP@1/5/10 and MRR of each method on the TECH and HOUSE validation splits.
+
+    Returns ``{"subsets": {subset: {method: metrics}}, "speed": {method: sentences/s},
+    "model": path, "taxonomy": ...}``. `model_path` None means the default model.
+    """
+    from flows.link import load_model
+
+    shared = Path(shared_dir)
+    methods = list(methods)
+    esco = shared / ESCO_DIR
+    t0 = time.perf_counter()
+    model = load_model(model_path) if "model" in methods else None
+    prior = dict(zip(model["prior_ids"], model["prior_counts"], strict=True)) if model else None
+    index = lk.ConceptIndex(lk.load_entries(f"esco:{esco}"), prior=prior)
+    build_s = time.perf_counter() - t0
+    result: dict[str, Any] = {"subsets": {}, "speed": {}, "index_build_s": round(build_s, 1),
+                              "model": str(model_path or "default"), "taxonomy": f"esco:{esco}"}
+    timing: dict[str, list[float]] = {m: [0.0, 0.0] for m in methods}
+    for subset in subsets:
+        data = read_benchmark(shared / BENCH_DIR / f"{subset}_validation_annotations.csv")
+        sentences = [s for s, _ in data]
+        gold = [g for _, g in data]
+        result["subsets"][subset] = {}
+        for method in methods:
+            start = time.perf_counter()
+            ranked = rank_labels(method, index, sentences, model)
+            timing[method][0] += time.perf_counter() - start
+            timing[method][1] += len(sentences)
+            result["subsets"][subset][method] = score_rankings(gold, ranked)
+    result["speed"] = {m: round(n / s, 1) if s else None for m, (s, n) in timing.items()}
+    return result
+
+
+# --------------------------------------------------------------------------- training
+
+
+def benchmark_sentences(shared: Path) -> set[str]:
+    out: set[str] = set()
+    for subset in SUBSETS:
+        path = shared / BENCH_DIR / f"{subset}_validation_annotations.csv"
+        if path.exists():
+            out.update(" ".join(s.split()) for s, _ in read_benchmark(path))
+            with path.open(encoding="utf-8", newline="") as handle:
+                out.update(" ".join(r["sentence"].split()) for r in csv.DictReader(handle))
+    return out
+
+
+def training_data(index: lk.ConceptIndex, shared: Path, config: dict[str, Any]
+                  ) -> tuple[lk.TrainingSet, dict[str, float], dict[str, Any]]:
+    """The training sentences, the popularity prior and a description of the data."""
+    rng = np.random.default_rng(int(config["seed"]))
+    files: dict[str, str] = {}
+    esco_csv = lk.esco_skills_csv(shared / ESCO_DIR)
+    files[str(esco_csv.relative_to(shared))] = sha256(esco_csv)
+    rekrute = shared / REKRUTE
+    prior = lk.silver_prior(index, read_rekrute_lines(rekrute))
+    files[str(REKRUTE)] = sha256(rekrute)
+    banned = benchmark_sentences(shared)
+    examples: list[tuple[str, list[str]]] = []
+    dropped = 0
+    for subset in SUBSETS:
+        path = shared / SKILLSPAN_DIR / f"skillspan_{subset}_train.conll"
+        files[str(path.relative_to(shared))] = sha256(path)
+        for sentence, spans in read_conll(path):
+            if " ".join(sentence.split()) in banned:
+                dropped += 1
+                continue
+            examples.append((sentence, spans))
+    silver = lk.silver_from_spans(index, examples, rng, p_hold=float(config["p_hold_silver"]))
+    context = [s for s, spans in examples if not spans and 6 <= len(s.split()) <= 30]
+    n_syn = int(config["n_synthetic"])
+    n_weighted = int(n_syn * float(config["prior_weighted_share"]))
+    weights = np.zeros(len(index))
+    for cid, count in prior.items():
+        weights[index.position[cid]] = count
+    parts = [lk.synthetic_esco(index, n_syn - n_weighted, rng, context, p_hold=float(config["p_hold_synthetic"]))]
+    if n_weighted and weights.sum() > 0:
+        parts.append(lk.synthetic_esco(index, n_weighted, rng, context, weights=weights,
+                                       p_hold=float(config["p_hold_synthetic"])))
+    n_ctx = int(config.get("in_context_repeats", 0))
+    if n_ctx:
+        w = weights if float(config["prior_weighted_share"]) > 0 and weights.sum() > 0 else None
+        if w is not None:
+            w = w + float(config.get("prior_smoothing", 1.0)) * w.sum() / len(w)
+        parts.append(lk.synthetic_in_context(index, examples, rng, weights=w,
+                                             p_hold=float(config["p_hold_synthetic"]), repeats=n_ctx))
+    parts.append(silver)
+    data = lk.TrainingSet([], [], [], [])
+    for part in parts:
+        data.sentences += part.sentences
+        data.positives += part.positives
+        data.exclude += part.exclude
+        data.source += part.source
+    about = {
+        "files_sha256": files,
+        "sentences": {src: data.source.count(src) for src in sorted(set(data.source))},
+        "skillspan_train_sentences_dropped_as_in_benchmark": dropped,
+        "prior_concepts": len(prior),
+    }
+    return data, prior, about
+
+
+def train_linker(shared_dir: str | Path, output: str | Path, config: dict[str, Any] | None = None,
+                 evaluate: bool = True) -> dict[str, Any]:
+    """Fit the re-ranker, save it (skops) to `output` and its card next to it; return the card."""
+    from extractors.persistence import save_model
+    from flows.link import card_path
+
+    shared = Path(shared_dir)
+    config = {**TRAIN_CONFIG, **(config or {})}
+    t0 = time.perf_counter()
+    index = lk.ConceptIndex(lk.load_entries(f"esco:{shared / ESCO_DIR}"))
+    data, prior, about = training_data(index, shared, config)
+    index = lk.ConceptIndex(index.entries, prior=prior)
+    x, y, _ = lk.featurise(index, data, n_per_score=int(config["n_per_score"]))
+    reranker = lk.fit_reranker(x, y, c=float(config["C"]))
+    model = lk.model_dict(reranker, prior, config)
+    output = Path(output)
+    save_model(model, output)
+    card: dict[str, Any] = {
+        "model": output.name,
+        "format": lk.MODEL_FORMAT,
+        "format_version": lk.MODEL_FORMAT_VERSION,
+        "description": "Re-ranker (StandardScaler + LogisticRegression) over TF-IDF retrieval "
+                       "candidates of taxonomy concepts; the index is rebuilt from the taxonomy.",
+        "config": config,
+        "training_data": about | {"pairs": int(len(y)), "positives": int(y.sum())},
+        "features": list(lk.FEATURES),
+        "coefficients": dict(zip(lk.FEATURES, np.round(reranker[-1].coef_[0], 4).tolist(), strict=True)),
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "versions": _versions(),
+        "sha256": sha256(output),
+        "bytes": output.stat().st_size,
+    }
+    if evaluate:
+        card["validation_metrics"] = evaluate_esco_linking(shared, output, methods=("model",))
+        card["validation_note"] = ("TECH/HOUSE validation splits; used to choose between a few "
+                                   "configurations, never for training.")
+    card_path(output).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return card
+
+
+def record_metrics(model_path: str | Path, result: dict[str, Any]) -> None:
+    """Add evaluation results to the model card of `model_path` (if it has one)."""
+    from flows.link import card_path
+
+    path = card_path(model_path)
+    if not path.is_file():
+        return
+    card = json.loads(path.read_text(encoding="utf-8"))
+    card["validation_metrics"] = result
+    card["validation_note"] = ("TECH/HOUSE validation splits; used to choose between a few "
+                               "configurations, never for training.")
+    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _versions() -> dict[str, str]:
+    import scipy
+    import simplemma
+    import sklearn
+    import skops
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__, "skops": skops.__version__,
+            "simplemma": getattr(simplemma, "__version__", "?")}

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from extractors import linker as lk
+from extractors.errors import OutputError, SourceError, UntrustedModelError
+from extractors.persistence import save_model
+from flows import evaluate as ev
+from flows.link import DEFAULT_MODEL, card_path, link_file, load_model
+
+
+@pytest.fixture(scope="module")
+def toy_model_file(toy_taxonomy, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    index = lk.ConceptIndex(lk.taxonomy_entries(toy_taxonomy))
+    data = lk.synthetic_esco(index, 80, np.random.default_rng(0), p_hold=0.3)
+    x, y, _ = lk.featurise(index, data)
+    model = lk.model_dict(lk.fit_reranker(x, y), {}, {"seed": 0})
+    return save_model(model, tmp_path_factory.mktemp("model") / "toy.skops")
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_link_file_writes_ranked_candidates_and_reports_bad_lines(
+        tmp_path: Path, toy_taxonomy_dir: Path, toy_model_file: Path) -> None:
+    inp = _write(tmp_path / "in.jsonl", [
+        json.dumps({"id": "a", "text": "Experience with Python 3 and SQL"}),
+        "{not json",
+        json.dumps({"id": "b"}),
+        "",
+        json.dumps({"id": 7, "text": "MS Excel and e-mail"}),
+        json.dumps(["a list"]),
+        json.dumps({"text": "no id"}),
+        json.dumps({"id": "c", "text": "   "}),
+    ])
+    out = tmp_path / "sub" / "out.jsonl"
+    stats = link_file(inp, out, str(toy_taxonomy_dir), top_k=3, model_path=toy_model_file)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["a", 7]
+    assert all(len(r["candidates"]) == 3 for r in rows)
+    assert set(rows[0]["candidates"][0]) == {"concept_id", "label", "score"}
+    assert {c["concept_id"] for c in rows[0]["candidates"][:2]} == {"python", "sql"}
+    assert rows[1]["candidates"][0]["concept_id"] in {"ms_excel", "email"}
+    for row in rows:
+        scores = [c["score"] for c in row["candidates"]]
+        assert scores == sorted(scores, reverse=True)
+    assert (stats["read"], stats["linked"], stats["bad"]) == (7, 2, 5)
+    assert [(b["line"], b["reason"]) for b in stats["bad_lines"]] == [
+        (2, "not JSON (Expecting property name enclosed in double quotes)"), (3, "no text"),
+        (6, "not a JSON object"), (7, "no id"), (8, "no text")]
+
+
+def test_link_file_untrained(tmp_path: Path, toy_taxonomy_dir: Path) -> None:
+    inp = _write(tmp_path / "in.jsonl", [json.dumps({"id": 1, "text": "structured query language"})])
+    stats = link_file(inp, tmp_path / "out.jsonl", str(toy_taxonomy_dir), top_k=1, model_path="none")
+    row = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))
+    assert row["candidates"][0]["concept_id"] == "sql" and stats["model"] == "none"
+
+
+def test_link_file_user_errors(tmp_path: Path, toy_taxonomy_dir: Path) -> None:
+    with pytest.raises(SourceError, match="S001"):
+        link_file(tmp_path / "missing.jsonl", tmp_path / "o.jsonl", str(toy_taxonomy_dir), model_path="none")
+    inp = _write(tmp_path / "in.jsonl", [json.dumps({"id": 1, "text": "SQL"})])
+    with pytest.raises(SourceError, match="S002"):
+        link_file(inp, tmp_path / "o.jsonl", str(toy_taxonomy_dir), top_k=0, model_path="none")
+    blocker = _write(tmp_path / "file", ["x"])
+    with pytest.raises(OutputError, match="O001"):
+        link_file(inp, blocker / "o.jsonl", str(toy_taxonomy_dir), model_path="none")
+    with pytest.raises(UntrustedModelError, match="M003"):
+        load_model(tmp_path / "nope.skops")
+
+
+def test_default_model_loads_and_has_a_card() -> None:
+    if not DEFAULT_MODEL.is_file():
+        pytest.skip("no default model shipped")
+    model = load_model(None)
+    assert model is not None and model["feature_names"] == list(lk.FEATURES)
+    card = json.loads(card_path(DEFAULT_MODEL).read_text(encoding="utf-8"))
+    assert card["sha256"] == ev.sha256(DEFAULT_MODEL)
+    assert DEFAULT_MODEL.stat().st_size < 20_000_000
+
+
+def test_metrics() -> None:
+    gold = {"a", "b", "c"}
+    assert ev.rp_at_k(gold, ["a", "x", "b"], 1) == 1.0
+    assert ev.rp_at_k(gold, ["x", "a", "b", "y", "z"], 5) == pytest.approx(2 / 3)
+    assert ev.reciprocal_rank({"b"}, ["x", "b"]) == 0.5
+    assert ev.reciprocal_rank({"b"}, ["x"]) == 0.0
+    metrics = ev.score_rankings([{"a"}, {"b"}], [["a"], ["x", "b"]])
+    assert metrics["RP@1"] == 50.0 and metrics["MRR"] == 75.0 and metrics["sentences"] == 2
+
+
+def test_readers(tmp_path: Path) -> None:
+    bench = tmp_path / "b.csv"
+    bench.write_text("sentence,span,sub_span,label\nS one,x,,Java\nS one,y,,LABEL NOT PRESENT\n"
+                     "S two,z,,UNDERSPECIFIED\nS one,x,,Java\n", encoding="utf-8")
+    assert ev.read_benchmark(bench) == [("S one", {"Java"})]
+    conll = tmp_path / "c.conll"
+    conll.write_text("Know\tO\tO\nJava\tO\tB\nand\tO\tO\nteam\tB\tO\nwork\tI\tO\n\nHi\tO\tO\n", encoding="utf-8")
+    assert ev.read_conll(conll) == [("Know Java and team work", ["team work", "Java"]), ("Hi", [])]
+
+
+def test_esco_data_matches_the_benchmark_label_space(shared_dir: Path) -> None:
+    entries = lk.load_entries(f"esco:{shared_dir / ev.ESCO_DIR}")
+    assert len(entries) == 13896
+    labels = {e.label for e in entries}
+    for subset in ev.SUBSETS:
+        data = ev.read_benchmark(shared_dir / ev.BENCH_DIR / f"{subset}_validation_annotations.csv")
+        assert data and all(g <= labels for _, g in data)
