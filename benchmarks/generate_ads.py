@@ -4,7 +4,7 @@ Each generated ad takes a title, employer, place and language from one sample ad
 builds its body from lines of sample ads of the same language (so lengths, languages,
 HTML share and skill density follow the sample). Deterministic for a given seed.
 
-    python benchmarks/generate_ads.py 100000 /tmp/ads-100k.jsonl
+    python benchmarks/generate_ads.py 100000 ads-100k.jsonl
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Linking benchmark: RP@1/5/10 and MRR on the ESCO-linked TECH and HOUSE validation splits.
 
-    /work/venv/bin/python benchmarks/linking.py [--shared DIR] [--model PATH|none]
+    python benchmarks/linking.py [--shared DIR] [--model PATH|none]
         [--methods verbatim,tfidf,model] [--json OUT.json]
-    /work/venv/bin/python benchmarks/linking.py --train extractors/data/linker.skops
+    python benchmarks/linking.py --train extractors/data/linker.skops
 
 Prints a Markdown table (the one in benchmarks/README.md, section "Linking").
 `--train PATH` first trains the model (flows.evaluate.train_linker) and writes its card.

@@ -1,6 +1,6 @@
 """Occupation (ISCO-08) benchmark: accuracy on the hand-labelled titles, and speed.
 
-    /work/venv/bin/python benchmarks/occupations.py [--split test|dev|all] [--errors] [--json OUT.json]
+    python benchmarks/occupations.py [--split test|dev|all] [--errors] [--json OUT.json]
 
 Prints a Markdown table (the one in docs/occupations.md): accuracy at major (1-digit) and
 sub-major (2-digit) level per language and overall on tests/fixtures/occupations_labelled.csv,

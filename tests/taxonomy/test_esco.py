@@ -150,7 +150,7 @@ def test_skill_filed_under_a_level0_group_gets_a_catch_all_competence(tmp_path: 
     assert tax.competences["esco:S.other"].area == "esco:S"
 
 
-# --- the official export (skipped without /work/shared) ----------------------------------
+# --- the official export (skipped without ../shared) ----------------------------------
 
 
 @pytest.fixture(scope="module")
