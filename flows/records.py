@@ -1,7 +1,9 @@
 """Raw source records to postings: field mapping, cleaning, dates, places, ids.
 
 Pure functions, no Prefect. A record is either a `Posting` or a `Rejection` with a
-reason that names the field; nothing is dropped silently.
+reason that names the field; nothing is dropped silently. Every posting field must be
+text (or a number, for the non-text fields), except that `description` may be a list
+of strings, which is joined with newlines (JOINED_FIELDS).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ FIELDS = ("id", "title", "description", "employer", "city", "region", "country",
 _DMY = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
 MIN_TEXT_CHARS = 20
-_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
+_UNDECODED = re.compile("[\ud800-\udfff]")  # bytes that were not UTF-8 (surrogateescape)
 
 
 @dataclass(frozen=True)
@@ -78,27 +80,49 @@ def map_fields(record: Mapping[str, Any], mapping: Mapping[str, str] | None = No
     return out
 
 
+JOINED_FIELDS = ("description",)  # a list of strings here is joined, one item per line
+
+
 def _text(fields: dict[str, Any], name: str) -> str | None | Rejection:
     value = fields.get(name)
     if value is None:
         return None
+    if isinstance(value, list) and name in JOINED_FIELDS:
+        # Boards often give the text as a list of lines (requirements, bullet points):
+        # the lines are joined with newlines, which clean_text keeps as line breaks.
+        # Only lists of strings (or nulls, dropped); a list holding anything else is
+        # rejected like any other non-text value. Lists in other fields (a title, a
+        # city) stay rejected: there is no one right way to join them.
+        bad = [type(item).__name__ for item in value if item is not None and not isinstance(item, str)]
+        if bad:
+            return Rejection(f"field '{name}' must be text or a list of texts, got a list holding {bad[0]}")
+        value = "\n".join(item for item in value if item is not None)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return Rejection(f"field '{name}' must be text, got {type(value).__name__}")
     if name in ("title", "description", "employer") and not isinstance(value, str):
         return Rejection(f"field '{name}' must be text, got {type(value).__name__}")
-    text = str(value).strip()
+    try:
+        text = str(value).strip()
+    except ValueError:  # an integer of thousands of digits
+        return Rejection(f"field '{name}' holds a number too large to be an id or a text")
     if _UNDECODED.search(text):
-        return Rejection(f"field '{name}' is not valid UTF-8")
+        return Rejection(f"field '{name}' is not valid UTF-8 (undecodable bytes or unpaired surrogates)")
     return text or None
 
 
 def parse_date(value: str) -> date | None:
     """Parse an ISO date or date-time, or dd.mm.yyyy / dd/mm/yyyy; None if invalid.
 
+    Years outside 1990-2100 are invalid: no job ad was posted then.
+
     >>> parse_date("2026-09-03T10:15:00+03:00"), parse_date("14.08.2026"), parse_date("31/02/2026")
     (datetime.date(2026, 9, 3), datetime.date(2026, 8, 14), None)
     """
-    value = value.strip()
+    parsed = _parse_date(value.strip())
+    return parsed if parsed is not None and 1990 <= parsed.year <= 2100 else None
+
+
+def _parse_date(value: str) -> date | None:
     try:
         if len(value) == 10 and value[4] == "-":
             return date.fromisoformat(value)
@@ -140,7 +164,8 @@ def to_posting(record: Any, source: str, mapping: Mapping[str, str] | None = Non
     if not text:
         return Rejection("field 'description' is empty once HTML and white space are removed")
     if len(text) < MIN_TEXT_CHARS:
-        return Rejection(f"field 'description' has {len(text)} characters of text after cleaning (minimum {MIN_TEXT_CHARS})")
+        return Rejection(f"field 'description' has {len(text)} characters of text after cleaning "
+                         f"(minimum {MIN_TEXT_CHARS})")
     if not values["posted_at"]:
         return Rejection("field 'posted_at' is missing")
     posted = parse_date(values["posted_at"])

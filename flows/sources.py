@@ -4,12 +4,12 @@ A sources file (YAML or TOML) looks like::
 
     sources:
       - name: board-a            # used in posting ids and quarantine
-        kind: jsonl              # jsonl | csv | parquet | html_folder | rss | atom | http_json
+        kind: jsonl              # jsonl | json | csv | parquet | html_folder | rss | atom | http_json
         path: ads.jsonl          # relative to the sources file
         mapping: {description: body.html, posted_at: meta.published}   # optional
         defaults: {country: UA}  # optional values for empty fields
 
-File kinds (jsonl, csv, parquet) and html_folder are read here; rss/atom in
+File kinds (jsonl, json, csv, parquet) and html_folder are read here; rss/atom in
 `flows.feeds`, http_json in `flows.http_sources` (docs/sources.md lists every key).
 A single .jsonl/.json/.csv/.parquet file stands for a one-source list with the
 default field names. Readers stream (one line, row batch, page or file at a time)
@@ -46,7 +46,7 @@ ENV_REF = re.compile(r"\$\{ENV:([^}]*)\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|passw|cookie|session|signature", re.I)
 _SECRET_PARAM = re.compile(r"^(api[_-]?key|apikey|key|token|access[_-]?token|secret|client[_-]?secret|password)$", re.I)
-FILE_KINDS = ("jsonl", "csv", "parquet")
+FILE_KINDS = ("jsonl", "json", "csv", "parquet")
 HTTP_KEYS = {"headers", "timeout_seconds", "retries", "backoff_base_seconds", "max_backoff_seconds",
              "rate_limit_per_second"}
 KIND_KEYS: dict[str, set[str]] = {
@@ -54,6 +54,7 @@ KIND_KEYS: dict[str, set[str]] = {
     "html_folder": {"path", "pattern", "selectors"},
     "rss": {"path", "url"} | HTTP_KEYS, "atom": {"path", "url"} | HTTP_KEYS,
     "http_json": {"url", "items_path", "pagination", "params", "max_pages"} | HTTP_KEYS,
+    "json": {"path", "records_path"},
 }
 _COMMON_KEYS = {"name", "kind", "mapping", "defaults"}
 
@@ -107,7 +108,7 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    kind: Literal["jsonl", "csv", "parquet", "html_folder", "rss", "atom", "http_json"]
+    kind: Literal["jsonl", "json", "csv", "parquet", "html_folder", "rss", "atom", "http_json"]
     path: str | None = None
     url: str | None = None
     mapping: dict[str, str] = Field(default_factory=dict)
@@ -115,6 +116,8 @@ class SourceConfig(BaseModel):
     # html_folder
     pattern: str = "*.html"
     selectors: dict[str, str] = Field(default_factory=dict)
+    # json: dotted path to the records in the document ("" = the document itself)
+    records_path: str = ""
     # network (rss, atom with url; http_json)
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
@@ -182,7 +185,7 @@ def load_sources(spec: str | None) -> list[SourceConfig]:
         raise SourceError(f"[S002] Source {str(path)!r} is a folder: give a sources file (YAML/TOML) or a data file")
     suffix = path.suffix.lower()
     if suffix in KINDS:
-        name = re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem)[:64] or "source"
+        name = re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem)[:64].lstrip("._-") or "source"
         return [SourceConfig(name=name, kind=KINDS[suffix], path=str(path.resolve()))]  # type: ignore[arg-type]
     if suffix not in (".yaml", ".yml", ".toml"):
         raise SourceError(f"[S002] Source {str(path)!r}: expected .yaml/.toml sources file "
@@ -244,7 +247,7 @@ def read_records(source: SourceConfig) -> Iterator[RawRecord]:
 
         yield from read_http_json(source)
     else:
-        reader = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet,
+        reader = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet,
                   "html_folder": _read_html_folder}[source.kind]
         yield from reader(source)
 
@@ -276,11 +279,53 @@ def _read_jsonl(source: SourceConfig) -> Iterator[RawRecord]:
             raw = text.rstrip("\r\n")
             try:
                 record = json.loads(raw)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+                if isinstance(exc, json.JSONDecodeError):
+                    reason = exc.msg
+                elif isinstance(exc, RecursionError):
+                    reason = "nested too deeply"
+                else:
+                    reason = str(exc)[:200]
                 yield RawRecord(source.name, where, _shown(raw), error=f"not valid JSON: {reason}")
                 continue
             yield RawRecord(source.name, where, _shown(raw), record=record)
+
+
+def _read_json(source: SourceConfig) -> Iterator[RawRecord]:
+    """One JSON document: the records are the list (or the object's values) at `records_path`.
+
+    The document is parsed whole (a JSON document cannot be streamed without a
+    streaming parser): give big exports as JSON Lines. A record is located
+    `file.json:[N]` (from 1) in a list, `file.json:KEY` in an object.
+    """
+    path = _path(source)
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"[S008] Source {source.name!r}: {path} is not UTF-8 (byte {exc.start})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        reason = f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise SourceError(f"[S008] Source {source.name!r}: {path} is not a JSON document: {reason}") from None
+    items: Any = doc
+    for part in source.records_path.split(".") if source.records_path else ():
+        if isinstance(items, dict):
+            items = items.get(part)
+        elif isinstance(items, list) and part.isdigit() and int(part) < len(items):
+            items = items[int(part)]
+        else:
+            items = None
+    if isinstance(items, dict):
+        pairs: Iterator[tuple[str, Any]] = ((str(k), v) for k, v in items.items())
+    elif isinstance(items, list):
+        pairs = ((f"[{i}]", v) for i, v in enumerate(items, 1))
+    else:
+        where = f"records_path {source.records_path!r}" if source.records_path else "the document"
+        raise SourceError(f"[S008] Source {source.name!r}: {path}: {where} is not a list or an object "
+                          f"of records (got {type(items).__name__})")
+    del doc
+    for key, record in pairs:
+        raw = json.dumps(record, ensure_ascii=False)
+        yield RawRecord(source.name, f"{path.name}:{key}", _shown(raw), record=record)
 
 
 def _read_csv(source: SourceConfig) -> Iterator[RawRecord]:
@@ -298,8 +343,13 @@ def _read_csv(source: SourceConfig) -> Iterator[RawRecord]:
         except StopIteration:
             return
         except csv.Error as exc:
+            # Report the broken row and go on with the next one; stop only if the
+            # reader cannot move forward.
             yield RawRecord(source.name, f"{name}:{start}", "", error=f"CSV error: {exc}")
-            return
+            if reader.line_num <= line_no:
+                return
+            line_no = reader.line_num
+            continue
         line_no = reader.line_num
         where = f"{name}:{start}"
         raw = json.dumps(row, ensure_ascii=False).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -308,9 +358,15 @@ def _read_csv(source: SourceConfig) -> Iterator[RawRecord]:
             continue
         bad = [k for k, v in row.items() if v and any("\udc80" <= ch <= "\udcff" for ch in v)]
         if bad:
-            yield RawRecord(source.name, where, _shown(raw), error=f"invalid UTF-8 in column(s) {', '.join(bad)}")
+            columns = ", ".join(_printable(k) for k in bad)
+            yield RawRecord(source.name, where, _shown(raw), error=f"invalid UTF-8 in column(s) {columns}")
             continue
         yield RawRecord(source.name, where, _shown(raw), record=row)
+
+
+def _printable(text: str) -> str:
+    """Show undecodable bytes (kept as surrogates) as \\xNN."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _read_parquet(source: SourceConfig) -> Iterator[RawRecord]:

@@ -38,6 +38,31 @@ def test_dedupe_result_does_not_depend_on_input_order() -> None:
 
 
 def test_dedupe_keeps_different_ads() -> None:
-    other = "Ищем программиста Python: Django, PostgreSQL, Docker, Git. Удалённая работа, гибкий график, опыт от трёх лет."
+    other = ("Ищем программиста Python: Django, PostgreSQL, Docker, Git. Удалённая работа, гибкий график, "
+             "опыт от трёх лет.")
     marks = mark_duplicates([_posting("a", BASE), _posting("b", other)])
     assert all(m.kind is None for m in marks.values())
+
+
+def test_dedupe_from_sketches_equals_dedupe_from_texts() -> None:
+    from flows.dedupe import DedupeKey, mark_duplicates_sketched, sketch
+
+    postings = [_posting("c", BASE.replace("1500", "1700"), 3), _posting("a", BASE, 1), _posting("b", BASE.upper(), 2),
+                _posting("e", BASE.upper(), 4), _posting("d", "Водитель категории C, опыт от трёх лет.", 2)]
+    sketches = {p.content_hash: sketch(p.title, p.text) for p in postings}
+    assert len(sketches) == 3  # one per distinct text: exact duplicates share theirs
+    keys = [DedupeKey(p.posting_id, p.posted_date, p.content_hash) for p in postings]
+    assert mark_duplicates_sketched(keys, sketches) == mark_duplicates(postings)
+    assert mark_duplicates(postings)["e"].kind == "exact"
+
+
+def test_dedupe_sketch_is_datasketch_minhash() -> None:
+    from datasketch import MinHash
+
+    from extractors.text import shingles
+    from flows.dedupe import NUM_PERM, SEED, sketch
+
+    reference = MinHash(num_perm=NUM_PERM, seed=SEED)
+    for gram in shingles("Бухгалтер\n" + BASE):
+        reference.update(gram.encode("utf-8"))
+    assert (sketch("Бухгалтер", BASE) == reference.hashvalues).all()

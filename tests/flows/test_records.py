@@ -63,8 +63,10 @@ def test_records_unknown_country_is_kept_unplaced() -> None:
 
 
 def test_records_mapping_reads_nested_paths() -> None:
-    record = {"job": {"name": "Dev", "body": {"html": "<p>Python and SQL every day, Docker.</p>"}}, "published": "2026-09-03T10:15:00+03:00"}
-    fields = map_fields(record, {"title": "job.name", "description": "job.body.html", "posted_at": "published"}, {"country": "MD"})
+    record = {"job": {"name": "Dev", "body": {"html": "<p>Python and SQL every day, Docker.</p>"}},
+              "published": "2026-09-03T10:15:00+03:00"}
+    fields = map_fields(record, {"title": "job.name", "description": "job.body.html", "posted_at": "published"},
+                        {"country": "MD"})
     assert fields["title"] == "Dev" and fields["country"] == "MD"
     assert get_path(record, "job.missing.deeper") is None
 
@@ -83,3 +85,15 @@ def test_records_mapping_reads_nested_paths() -> None:
 )
 def test_records_parse_date(value: str, expected: date | None) -> None:
     assert parse_date(value) == expected
+
+
+def test_records_description_list_of_lines_is_joined() -> None:
+    lines = ["Requirements:", "Excellent command of Excel and SQL;", None, "Experience with Power BI."]
+    posting = to_posting(GOOD | {"description": lines}, "board")
+    assert isinstance(posting, Posting)
+    assert posting.text == "Requirements:\nExcellent command of Excel and SQL;\nExperience with Power BI."
+    empty = Rejection("field 'description' is empty: an ad needs a text")
+    assert to_posting(GOOD | {"description": []}, "board") == empty
+    bad = to_posting(GOOD | {"description": ["ok", {"html": "x"}]}, "board")
+    assert bad == Rejection("field 'description' must be text or a list of texts, got a list holding dict")
+    assert isinstance(to_posting(GOOD | {"employer": ["a", "b"]}, "board"), Rejection)  # only the description

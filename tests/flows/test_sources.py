@@ -181,3 +181,28 @@ def test_sources_docs_examples_are_valid(tmp_path: Path, monkeypatch: pytest.Mon
         cfg.write_text(block, encoding="utf-8")
         kinds |= {s.kind for s in load_sources(str(cfg))}
     assert kinds == {"jsonl", "html_folder", "rss", "atom", "http_json"}
+
+
+def test_sources_json_document_reads_records_at_records_path(tmp_path: Path) -> None:
+    ads = {"1_0": {"title": "A", "skills_text": ["x"]}, "1_1": {"title": "B"}, "1_2": "not an object"}
+    _write(tmp_path / "keyed.json", json.dumps(ads))
+    _write(tmp_path / "nested.json", json.dumps({"data": {"jobs": [{"id": 1}, {"id": 2}]}, "meta": {}}))
+    _write(tmp_path / "broken.json", '{"a": ')
+    cfg = _write(tmp_path / "sources.yaml",
+                 "sources:\n  - {name: keyed, kind: json, path: keyed.json}\n"
+                 "  - {name: nested, kind: json, path: nested.json, records_path: data.jobs}\n"
+                 "  - {name: wrong, kind: json, path: nested.json, records_path: meta.missing}\n"
+                 "  - {name: broken, kind: json, path: broken.json}\n")
+    keyed, nested, wrong, broken = load_sources(str(cfg))
+    records = list(read_records(keyed))
+    assert [r.location for r in records] == ["keyed.json:1_0", "keyed.json:1_1", "keyed.json:1_2"]
+    assert records[0].record == ads["1_0"] and records[2].record == "not an object"
+    assert [(r.location, r.record) for r in read_records(nested)] == [("nested.json:[1]", {"id": 1}),
+                                                                     ("nested.json:[2]", {"id": 2})]
+    with pytest.raises(SourceError, match=r"\[S008\] Source 'wrong': .*records_path 'meta.missing' is not a list"):
+        list(read_records(wrong))
+    with pytest.raises(SourceError, match=r"\[S008\] Source 'broken': .*is not a JSON document"):
+        list(read_records(broken))
+    bad = _write(tmp_path / "bad.yaml", "sources:\n  - {name: a, kind: jsonl, path: a.jsonl, records_path: x}\n")
+    with pytest.raises(SourceError, match="records_path: not a setting of kind 'jsonl'"):
+        load_sources(str(bad))
