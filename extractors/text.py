@@ -31,8 +31,10 @@ _CONTROL = re.compile(
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-zA-Z]{2,}(?![\w-])")
-# A loose phone-like run: optional +, then digits with spaces, dots, dashes, brackets.
-_PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?:\+|\(?\d)[\d\s().\-]{5,}\d(?![\w])")
+# A loose phone-like run: optional + or (, then digits with spaces, dots, dashes and
+# brackets. Possessive, so that long runs of digits cost linear time.
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+])[+(\d][\d\s().\-]{6,}+")
+_MAX_PHONE_CHARS = 32
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -100,11 +102,17 @@ def scrub_personal_data(text: str, region: str | None = None) -> tuple[str, int]
 
     def replace(match: re.Match[str]) -> str:
         nonlocal n_phone
-        candidate = match.group(0)
-        if _is_phone_number(candidate, regions):
+        run = match.group(0)
+        candidate = run.rstrip(" ().-\t\n")
+        after = match.string[match.end() : match.end() + 1]
+        if (
+            len(candidate) <= _MAX_PHONE_CHARS
+            and not (after.isalnum() and candidate == run)
+            and _is_phone_number(candidate, regions)
+        ):
             n_phone += 1
-            return PHONE_PLACEHOLDER
-        return candidate
+            return PHONE_PLACEHOLDER + run[len(candidate) :]
+        return run
 
     text = _PHONE_CANDIDATE.sub(replace, text)
     return text, n_email + n_phone

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import datasets, progress
@@ -50,7 +49,7 @@ def aggregate_flow(
         for i, month in enumerate(months, 1):
             progress.report("aggregate", f"{month} ({i}/{len(months)} months)")
             by_month[month] = aggregate_month_task(settings, month, run_id)
-    create_table_artifact(
+    progress.publish_table(
         key="skillpulse-aggregate-summary",
         table=[{"month": m, "demand_rows": n} for m, n in by_month.items()],
         description=f"Demand rows written by run {run_id}",

@@ -49,6 +49,9 @@ MonthsOpt = Annotated[
     list[str] | None,
     typer.Option("--months", "-m", help="Only these months (YYYY-MM); repeat or comma-separate. Default: all."),
 ]
+RefreshOpt = Annotated[
+    bool, typer.Option("--full-refresh", help="Ignore the watermarks: read every source whole and rewrite its months.")
+]
 LangOpt = Annotated[str, typer.Option("--lang", "-l", help="Language of the report: en, ru, uk or ro.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines.")]
 
@@ -88,11 +91,21 @@ def _user_errors() -> Iterator[None]:
 
 
 def _settings(
-    source: str | None, out: Path, taxonomy: str, months: list[str] | None, lang: str = "en"
+    source: str | None,
+    out: Path,
+    taxonomy: str,
+    months: list[str] | None,
+    lang: str = "en",
+    full_refresh: bool = False,
 ) -> PipelineSettings:
     return PipelineSettings(
-        source=source, out_dir=str(out), taxonomy=taxonomy, months=_months(months), report_lang=lang
-    )  # type: ignore[arg-type]
+        source=source,
+        out_dir=str(out),
+        taxonomy=taxonomy,
+        months=_months(months),
+        report_lang=lang,  # type: ignore[arg-type]
+        full_refresh=full_refresh,
+    )
 
 
 @contextmanager
@@ -130,6 +143,7 @@ def run(
     taxonomy: TaxOpt = "builtin",
     months: MonthsOpt = None,
     lang: LangOpt = "en",
+    full_refresh: RefreshOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the whole pipeline (ingest, extract, aggregate, report) as Prefect flows.
@@ -138,7 +152,7 @@ def run(
     """
 
     def body() -> dict[str, Any]:
-        settings = _settings(source, out, taxonomy, months, lang)
+        settings = _settings(source, out, taxonomy, months, lang, full_refresh)
         from flows.checks import preflight
 
         preflight(settings)
@@ -176,14 +190,15 @@ def ingest(
     source: SourceOpt = None,
     out: OutOpt = Path("skillpulse-data"),
     months: MonthsOpt = None,
+    full_refresh: RefreshOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Read sources into postings/ (by month) and quarantine/ (by source)."""
+    """Read what is new in the sources into postings/ (by month) and quarantine/ (by source)."""
 
     def body() -> dict[str, Any]:
         from flows.checks import preflight
 
-        settings = _settings(source, out, "builtin", months)
+        settings = _settings(source, out, "builtin", months, full_refresh=full_refresh)
         preflight(settings, need_taxonomy=False)
         from flows.ingest import ingest_flow
         from flows.settings import new_run_id

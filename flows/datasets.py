@@ -245,3 +245,40 @@ def write_run(root: Path, row: dict[str, Any]) -> Path:
     target = Path(root) / "runs" / f"run-{row['run_id']}.parquet"
     _atomic_write(to_table([row], RUNS), target)
     return target
+
+
+def _mtime(path: Path) -> float | None:
+    return path.stat().st_mtime if path.exists() else None
+
+
+def stale_months(root: Path) -> list[str]:
+    """Months whose mentions, demand or report are missing or older than their input.
+
+    A run that was killed after ingest leaves such months behind; the next run
+    completes them even when it reads nothing new.
+    """
+    root = Path(root)
+    stale = []
+    for month in partitions(root, "postings"):
+        chain = [
+            _partition_dir(root, "postings", month) / "part-0.parquet",
+            _partition_dir(root, "mentions", month) / "part-0.parquet",
+            _partition_dir(root, "demand", month) / "part-0.parquet",
+            root / "reports" / month / "index.html",
+        ]
+        times = [_mtime(p) for p in chain]
+        if any(t is None for t in times) or any(a > b for a, b in zip(times, times[1:], strict=False)):  # type: ignore[operator]
+            stale.append(month)
+    return stale
+
+
+def remove_leftovers(root: Path) -> int:
+    """Delete temporary files of writes that a killed run left (never read by anyone)."""
+    removed = 0
+    for name in ("postings", "mentions", "demand", "quarantine", "runs"):
+        folder = Path(root) / name
+        if folder.is_dir():
+            for tmp in folder.rglob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+    return removed

@@ -7,7 +7,6 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from extractors.mentions import MODEL_VERSION, extract_mentions
@@ -61,7 +60,7 @@ def extract_flow(
         for i, month in enumerate(months, 1):
             progress.report("extract", f"{month} ({i}/{len(months)} months)")
             counts[month] = extract_month_task(settings, month, run_id)
-    create_table_artifact(
+    progress.publish_table(
         key="skillpulse-extract-summary",
         table=[{"month": m, "mention_rows": n} for m, n in counts.items()],
         description=f"Mentions written by run {run_id} (taxonomy {settings.taxonomy})",

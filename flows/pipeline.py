@@ -9,10 +9,9 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
 
 from extractors.mentions import MODEL_VERSION
-from flows import __version__, datasets
+from flows import __version__, datasets, progress
 from flows.aggregate import aggregate_flow
 from flows.checks import preflight
 from flows.extract import extract_flow
@@ -96,8 +95,13 @@ def _run_stages(
     datasets.write_run(root, _run_row(run_id, settings, started, "running", counts, extra))
     try:
         t0 = time.perf_counter()
+        datasets.remove_leftovers(root)
         ingested = ingest_flow(settings, run_id)
-        counts, months = ingested["counts"], ingested["months"]
+        counts = ingested["counts"]
+        # the months this run ingested, and any month a killed run left unfinished
+        months = sorted(set(ingested["months"]) | set(datasets.stale_months(root)))
+        if settings.months:
+            months = [m for m in months if m in settings.months]
         extra["months"] = months
         extra["seconds"]["ingest"] = time.perf_counter() - t0
         stages = (
@@ -131,7 +135,7 @@ def _run_stages(
         "taxonomy_version": taxonomy_version,
         "top_competences": top.to_dict("records"),
     }
-    create_table_artifact(
+    progress.publish_table(
         key="skillpulse-run-summary",
         table=[
             {"metric": k, "value": str(v)}

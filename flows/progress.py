@@ -20,3 +20,12 @@ def set_reporter(reporter: Reporter | None) -> None:
 def report(stage: str, message: str) -> None:
     if _reporter is not None:
         _reporter(stage, message)
+
+
+def publish_table(key: str, table: list[dict[str, object]], description: str) -> None:
+    """Publish a run's summary table as a Prefect artifact (only inside a flow run)."""
+    from prefect.artifacts import create_table_artifact
+    from prefect.context import FlowRunContext
+
+    if FlowRunContext.get() is not None:
+        create_table_artifact(key=key, table=table, description=description)

@@ -8,7 +8,6 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import datasets, progress
@@ -120,7 +119,7 @@ def report_flow(
         for i, month in enumerate(months, 1):
             progress.report("report", f"{month} ({i}/{len(months)} months)")
             pages.append(report_month_task(settings, month, run_id))
-    create_table_artifact(
+    progress.publish_table(
         key="skillpulse-report-summary",
         table=[{"month": m, "page": p} for m, p in zip(months, pages, strict=True)],
         description=f"Reports written by run {run_id}",

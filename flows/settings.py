@@ -36,6 +36,10 @@ class PipelineSettings(BaseModel):
     months: tuple[str, ...] = Field(default=(), description="restrict to these months (YYYY-MM); all when empty")
     batch_size: int = Field(default=256, ge=1, le=100_000, description="ads per spaCy batch")
     report_lang: Literal["en", "ru", "uk", "ro"] = "en"
+    full_refresh: bool = Field(
+        default=False,
+        description="ignore the watermarks: read every source whole and replace (not merge) the months written",
+    )
 
     @field_validator("months")
     @classmethod

@@ -52,7 +52,9 @@ def test_pipeline_counts_reconcile(sample_run) -> None:
 
 def test_pipeline_known_ads_yield_their_concepts(sample_run) -> None:
     root, _ = sample_run
-    postings = datasets.read_dataset(root, "postings", columns=["posting_id", "source_id", "language", "country", "city"])
+    postings = datasets.read_dataset(
+        root, "postings", columns=["posting_id", "source_id", "language", "country", "city"]
+    )
     mentions = datasets.read_dataset(root, "mentions")
     by_source_id = postings.set_index("source_id")
     for source_id, concepts in KNOWN.items():
@@ -65,7 +67,7 @@ def test_pipeline_known_ads_yield_their_concepts(sample_run) -> None:
     first = mentions.iloc[0]
     text = postings.set_index("posting_id")  # evidence: offsets point into the stored text
     full = datasets.read_dataset(root, "postings", columns=["posting_id", "text"]).set_index("posting_id")["text"]
-    assert full[first["posting_id"]][first["start_char"]:first["end_char"]] == first["surface"]
+    assert full[first["posting_id"]][first["start_char"] : first["end_char"]] == first["surface"]
     assert len(text) > 0
 
 
@@ -90,9 +92,46 @@ def test_pipeline_second_run_gives_identical_datasets(sample_run) -> None:
 
     root, first_summary = sample_run
     before = _snapshot(root)
+    # incremental (the default): nothing new in the sources, nothing read, nothing changes
     second = pipeline_flow(PipelineSettings(out_dir=str(root)))
+    assert second["counts"]["read"] == 0 and second["months"] == []
+    # full refresh: everything read again and every month rewritten, with the same content
+    third = pipeline_flow(PipelineSettings(out_dir=str(root), full_refresh=True))
+    assert third["counts"] == first_summary["counts"]
     after = _snapshot(root)
-    assert second["counts"] == first_summary["counts"]
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], check_like=False)
-    assert len(datasets.read_dataset(root, "runs")) == 2
+    runs = datasets.read_dataset(root, "runs")
+    assert len(runs) == 3 and set(runs["status"]) == {"succeeded"}
+
+
+def test_pipeline_completes_months_a_killed_run_left_unfinished(sample_run) -> None:
+    from flows.pipeline import pipeline_flow
+
+    root, _ = sample_run
+    months = datasets.partitions(root, "postings")
+    # as if a run had been killed after ingest: one month has no demand and no report yet
+    datasets.delete_partition(root, "demand", months[1])
+    (root / "reports" / months[1] / "index.html").unlink()
+    assert datasets.stale_months(root) == [months[1]]
+    summary = pipeline_flow(PipelineSettings(out_dir=str(root)))
+    assert summary["counts"]["read"] == 0 and summary["months"] == [months[1]]
+    assert datasets.stale_months(root) == []
+    assert (root / "reports" / months[1] / "index.html").is_file()
+
+
+def test_pipeline_publishes_summary_artifacts(sample_run) -> None:
+    from prefect.artifacts import Artifact
+
+    _, summary = sample_run
+    run_summary = Artifact.get("skillpulse-run-summary")
+    assert run_summary is not None and summary["run_id"] in (run_summary.description or "")
+    for key in (
+        "skillpulse-ingest-summary",
+        "skillpulse-extract-summary",
+        "skillpulse-aggregate-summary",
+        "skillpulse-report-summary",
+    ):
+        artifact = Artifact.get(key)
+        assert artifact is not None, key
+        assert artifact.data, key
