@@ -22,6 +22,9 @@ FIELDS = ("id", "title", "description", "employer", "city", "region", "country",
 _DMY = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
 MIN_TEXT_CHARS = 20
+# No real ad is longer; bigger values are broken exports or attacks, and parsing them costs.
+MAX_FIELD_CHARS = 10_000
+MAX_CHARS = {"description": 200_000}
 _UNDECODED = re.compile("[\ud800-\udfff]")  # bytes that were not UTF-8 (surrogateescape)
 
 
@@ -105,6 +108,9 @@ def _text(fields: dict[str, Any], name: str) -> str | None | Rejection:
         text = str(value).strip()
     except ValueError:  # an integer of thousands of digits
         return Rejection(f"field '{name}' holds a number too large to be an id or a text")
+    limit = MAX_CHARS.get(name, MAX_FIELD_CHARS)
+    if len(text) > limit:
+        return Rejection(f"field '{name}' has {len(text):,} characters (at most {limit:,})")
     if _UNDECODED.search(text):
         return Rejection(f"field '{name}' is not valid UTF-8 (undecodable bytes or unpaired surrogates)")
     return text or None

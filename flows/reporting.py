@@ -14,6 +14,7 @@ injection in CSV and XLSX (`safe_cell`).
 from __future__ import annotations
 
 import csv
+import functools
 import gettext
 import math
 import os
@@ -36,7 +37,9 @@ TOP_N = 15
 CHANGES_N = 6
 REGION_FRAMEWORK = "digcomp"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Characters XML 1.0 cannot hold (control characters, surrogates, U+FFFE/U+FFFF): an XLSX
+# cell is XML, so they are dropped.
+_XLSX_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 LANGS = ("en", "ru", "uk", "ro")
 OPTIONAL_TABLES = {"proficiency", "occupations"}
 FRAMEWORK_COLORS = {"digcomp": "#2f6fd6", "ecf": "#0f8b8d"}
@@ -873,15 +876,21 @@ def _findings(data: ReportData, changes: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def render_html(data: ReportData) -> str:
-    """The report page: one self-contained HTML file (inline CSS and SVG, no scripts, no external resources)."""
-    lang = check_lang(data.lang)
+@functools.lru_cache(maxsize=8)
+def _template(lang: str) -> Any:
+    """The compiled page template for one language (compiling it costs more than rendering)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     env.filters["pct"] = lambda v: fmt_pct(v, lang)
     env.filters["pp"] = lambda v: fmt_pp(v, lang)
     env.filters["int"] = lambda v: fmt_int(v, lang)
     env.globals["t"] = lambda key, **kw: tr(lang, key, **kw)
-    template = env.get_template("report.html.j2")
+    return env.get_template("report.html.j2")
+
+
+def render_html(data: ReportData) -> str:
+    """The report page: one self-contained HTML file (inline CSS and SVG, no scripts, no external resources)."""
+    lang = check_lang(data.lang)
+    template = _template(lang)
     tables = {name: frame.to_dict("records") for name, frame in data.tables.items()}
     competences = data.tables.get("competences", pd.DataFrame())
     change_svg, changes = _chart_changes(competences, lang, tr(lang, "sec_change", month=month_label(

@@ -331,7 +331,7 @@ def _read_json(source: SourceConfig) -> Iterator[RawRecord]:
 def _read_csv(source: SourceConfig) -> Iterator[RawRecord]:
     name = _path(source).name
     data = _path(source).read_bytes().decode("utf-8-sig", errors="surrogateescape")
-    csv.field_size_limit(10_000_000)
+    csv.field_size_limit(2**31 - 1)  # big fields are read, then quarantined row by row (records.py limits)
     reader = csv.DictReader(io.StringIO(data, newline=""))
     if not reader.fieldnames:
         return

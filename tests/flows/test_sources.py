@@ -180,7 +180,7 @@ def test_sources_docs_examples_are_valid(tmp_path: Path, monkeypatch: pytest.Mon
         cfg = tmp_path / f"s{n}.yaml"
         cfg.write_text(block, encoding="utf-8")
         kinds |= {s.kind for s in load_sources(str(cfg))}
-    assert kinds == {"jsonl", "html_folder", "rss", "atom", "http_json"}
+    assert kinds == {"jsonl", "json", "html_folder", "rss", "atom", "http_json"}
 
 
 def test_sources_json_document_reads_records_at_records_path(tmp_path: Path) -> None:
