@@ -108,6 +108,20 @@ def _settings(
     )
 
 
+def _locked(settings: PipelineSettings, body: Callable[[str], Any]) -> Any:
+    """Take the output folder's lock before Prefect starts, so a second run refuses at once.
+
+    (Two temporary Prefect servers on one PREFECT_HOME would also fight over its database.)
+    The flows take the same lock again; it is re-entrant within this process.
+    """
+    from flows.lock import output_lock
+    from flows.settings import new_run_id
+
+    run_id = new_run_id()
+    with output_lock(Path(settings.out_dir), run_id):
+        return body(run_id)
+
+
 @contextmanager
 def _progress(title: str) -> Iterator[None]:
     from flows import progress
@@ -158,7 +172,7 @@ def run(
         preflight(settings)
         from flows.pipeline import pipeline_flow
 
-        return pipeline_flow(settings)
+        return _locked(settings, lambda run_id: pipeline_flow(settings, run_id))
 
     summary = _run_stage("starting Prefect (a temporary local server when none is set)", body, verbose)
     _print_summary(summary)
@@ -201,9 +215,8 @@ def ingest(
         settings = _settings(source, out, "builtin", months, full_refresh=full_refresh)
         preflight(settings, need_taxonomy=False)
         from flows.ingest import ingest_flow
-        from flows.settings import new_run_id
 
-        return ingest_flow(settings, new_run_id())
+        return _locked(settings, lambda run_id: ingest_flow(settings, run_id))
 
     result = _run_stage("ingest", body, verbose)
     console.print(f"Ingested: {result['counts']}; months: {', '.join(result['months'])}")
@@ -213,13 +226,12 @@ def _run_on_output(name: str, module: str, flow_name: str, settings_args: dict[s
     def body() -> dict[str, Any]:
         import importlib
 
-        from flows.settings import new_run_id
 
         settings = _settings(None, **settings_args)
         if not (Path(settings.out_dir) / "postings").is_dir():
             raise SkillpulseError(f"[O002] {settings.out_dir} has no postings/: run 'skillpulse ingest' first")
         stage = getattr(importlib.import_module(module), flow_name)
-        return stage(settings, new_run_id())
+        return _locked(settings, lambda run_id: stage(settings, run_id))
 
     result = _run_stage(name, body, verbose)
     console.print(f"{name}: {', '.join(f'{k}={v}' for k, v in result.items() if k != 'by_month')}")
