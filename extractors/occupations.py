@@ -129,16 +129,23 @@ def _normalise(text: str) -> str:
     return unicodedata.normalize("NFC", text).translate(_APOSTROPHES).lower().replace("ё", "е")
 
 
-@lru_cache(maxsize=100_000)
-def _tokens(text: str) -> tuple[str, ...]:
+_TOKEN = re.compile(r"\w+(?:'\w+)*")
+
+
+def _tokenize(text: str) -> tuple[str, ...]:
     """Lower-cased word tokens; apostrophes inside words (Ukrainian кур'єр) are kept."""
-    return tuple(t.strip("'") for t in re.findall(r"\w+(?:'\w+)*", _normalise(text)))
+    return tuple(t.strip("'") for t in _TOKEN.findall(_normalise(text)))
 
 
-def _token_index(text: str, language: str) -> dict[str, int]:
+# Titles and rule patterns repeat, so their tokens are cached; the starts of ad texts do
+# not, so they are tokenised afresh (caching them held up to 100,000 texts, ~3 KB each).
+_tokens = lru_cache(maxsize=50_000)(_tokenize)
+
+
+def _token_index(text: str, language: str, cached: bool = True) -> dict[str, int]:
     """Every surface form and lemma of ``text`` mapped to the position of its first occurrence."""
     index: dict[str, int] = {}
-    for i, token in enumerate(_tokens(text)):
+    for i, token in enumerate(_tokens(text) if cached else _tokenize(text)):
         index.setdefault(token, i)
         index.setdefault(_lemma(token, language), i)
     return index
@@ -182,8 +189,8 @@ def _label(code: str, language: str) -> str:
     return row.get(f"label_{language}") or row.get("label_en", "")
 
 
-def _match(text: str, language: str) -> Rule | None:
-    index = _token_index(text, language)
+def _match(text: str, language: str, cached: bool = True) -> Rule | None:
+    index = _token_index(text, language, cached)
     if not index:
         return None
     _, by_token = load_rules()
@@ -223,7 +230,7 @@ def classify_occupation(title: str | None, text: str = "", language: str = "en")
     rule = _classify_title(title, language) if title else None
     method = "title-rule"
     if rule is None and text:
-        rule = _match(text[:TEXT_PREFIX], language)
+        rule = _match(text[:TEXT_PREFIX], language, cached=False)
         method = "text-rule"
     if rule is None:
         return NO_OCCUPATION

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import numpy as np
 import phonenumbers
 from selectolax.lexbor import LexborHTMLParser
 
@@ -140,13 +141,65 @@ def _is_phone_number(candidate: str, regions: tuple[str, ...]) -> bool:
     return False
 
 
+_WALK_CACHE_MAX = 50_000  # (DFA state, word) entries, ~300 bytes each; cleared when full: memory stays bounded
+
+
+def _walk(ident, text: bytes, cache: dict[tuple[int, bytes], tuple[int, tuple[int, ...]]]):  # type: ignore[no-untyped-def]
+    """py3langid's DFA walk over `text`, memoised per (state, space-ended word): the same features in the same order.
+
+    py3langid counts byte n-gram features by walking a DFA one byte at a time in
+    Python, which is most of language detection's cost. The walk from a given state
+    over given bytes always ends in the same state with the same outputs, and ads
+    repeat words, so each (state, word) is walked once and then looked up.
+    """
+    from collections import Counter
+
+    nextmove, rowbase, output = ident.tk_nextmove, ident._rowbase, ident.tk_output
+    state, features = 0, []
+    parts = text.split(b" ")
+    last = len(parts) - 1
+    for i, part in enumerate(parts):
+        chunk = part + b" " if i < last else part
+        hit = cache.get((state, chunk))
+        if hit is None:
+            start, found = state, []
+            for letter in chunk:
+                state = nextmove[rowbase[state] + letter]
+                f = output[state]
+                if f >= 0:
+                    found.append(f)
+            if len(cache) >= _WALK_CACHE_MAX:
+                cache.clear()
+            cache[(start, chunk)] = (state, tuple(found))
+            features.extend(found)
+        else:
+            state = hit[0]
+            features.extend(hit[1])
+    return Counter(features) if features else None
+
+
 @lru_cache(maxsize=1)
 def _identifier():  # type: ignore[no-untyped-def]
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    """py3langid's model, loaded once, restricted to DETECTABLE_LANGUAGES, with a memoised DFA walk."""
+    from py3langid.langid import MODEL_FILE, RAW_FLOOR, LanguageIdentifier
 
-    ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    class Identifier(LanguageIdentifier):
+        __slots__ = ("_cache",)
+
+        def _raw_score(self, text):  # type: ignore[no-untyped-def]  # py3langid 0.4's _raw_score, memoised walk
+            visits = _walk(self, text, self._cache)
+            if visits:
+                return self._sparse_score(visits, self.nb_ptc)
+            return np.full(len(self.nb_classes), 0.0 if self._norm_probs else RAW_FLOOR, dtype=np.float32)
+
+    ident = Identifier.from_model_file(MODEL_FILE, norm_probs=True)
+    ident._cache = {}
     ident.set_languages(list(DETECTABLE_LANGUAGES))
     return ident
+
+
+# The letters of the Georgian block (U+10A0-U+10FF), as str.isalpha sees them.
+_GEORGIAN = re.compile("[" + "".join(chr(c) for c in range(0x10A0, 0x1100) if chr(c).isalpha()) + "]")
 
 
 def detect_language(text: str) -> str:
@@ -158,11 +211,11 @@ def detect_language(text: str) -> str:
     'uk'
     """
     sample = text[:400]
-    letters = [ch for ch in sample if ch.isalpha()]
-    if len(letters) < 3:
+    letters = sum(map(str.isalpha, sample))
+    if letters < 3:
         return "und"
-    georgian = sum(1 for ch in letters if "\u10a0" <= ch <= "\u10ff")
-    if georgian / len(letters) > 0.3:
+    georgian = len(_GEORGIAN.findall(sample))
+    if georgian / letters > 0.3:
         return "ka"
     lang, _ = _identifier().classify(sample)
     return str(lang)

@@ -189,6 +189,39 @@ def write_partition(root: Path, dataset: str, value: str, table: pa.Table) -> Pa
     return target
 
 
+def partition_file(root: Path, dataset: str, value: str) -> Path:
+    """The file of one partition (it may not exist)."""
+    return _partition_dir(root, dataset, value) / "part-0.parquet"
+
+
+def write_partition_streamed(root: Path, dataset: str, value: str, tables: Iterable[pa.Table],
+                             row_group_rows: int | None = None) -> Path:
+    """Replace one partition with the rows of `tables`, written as they come (row groups of at most `row_group_rows`).
+
+    Like `write_partition`, atomic: the file is written beside the old one and renamed
+    over it, so a reader sees the old partition or the new one; the temporary file is
+    removed when `tables` raises. Memory holds one of `tables` at a time.
+    """
+    schema = SCHEMAS[dataset]
+    target = partition_file(root, dataset, value)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for table in tables:
+                if not table.schema.equals(schema, check_metadata=False):
+                    table = table.cast(schema)
+                writer.write_table(table.replace_schema_metadata(schema.metadata), row_group_size=row_group_rows)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, target)
+    for other in target.parent.glob("*.parquet"):
+        if other != target:
+            other.unlink()
+    return target
+
+
 def delete_partition(root: Path, dataset: str, value: str) -> None:
     """Remove a partition that a re-run no longer produces (e.g. a month with no rows)."""
     folder = _partition_dir(root, dataset, value)
@@ -282,3 +315,15 @@ def remove_leftovers(root: Path) -> int:
                 tmp.unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+def months_for(settings: Any, dataset: str) -> list[str]:
+    """The months of `dataset` under ``settings.out_dir``, only ``settings.months`` when that is set."""
+    wanted = set(settings.months)
+    return [m for m in partitions(Path(settings.out_dir), dataset) if not wanted or m in wanted]
+
+
+def partition_rows(root: Path, dataset: str, value: str) -> int:
+    """Rows in one partition, from the Parquet footer (0 when it does not exist)."""
+    path = _partition_dir(root, dataset, value) / "part-0.parquet"
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0

@@ -8,13 +8,18 @@ Memory stays flat however many records a run reads:
 1. **stage** — records are read one at a time and normalised; postings are buffered
    in small batches and spilled to one staging Parquet file per month under
    ``<out>/.staging/<run_id>/`` (rejected records likewise, one file per source).
-   Only the posting ids of the run stay in memory.
+   Only the posting ids of the run stay in memory (a set: about 100 bytes an ad).
 2. **write each month** — the month's staged postings, merged with the postings
-   already in its partition (a posting id already there is replaced, not duplicated),
-   are deduplicated again over the whole month and the partition is rewritten. Dedupe
-   streams the texts once to compute one MinHash sketch per distinct content hash and
-   then works on ids, dates, hashes and sketches only. Peak memory follows the largest
-   month, not the run.
+   already in its partition (a posting id already there is replaced, not duplicated;
+   only the partition's posting_id column is read to decide which), are deduplicated
+   again over the whole month and the partition is rewritten. Nothing holds the
+   month's rows at once: dedupe reads the ids, dates and content hashes (with the
+   integer arrays it derives, about 150 bytes a row), streams the texts once to compute one MinHash sketch per
+   distinct content hash (256 bytes, plus 4 bytes per LSH band) and marks duplicates
+   on arrays (flows/dedupe.py `mark_duplicate_rows`); then the rows are streamed into
+   bucket files by their place in posting_id order, and each bucket, sorted, becomes
+   one row group of the new partition file (ROW_GROUP_ROWS rows), written beside the
+   old file and renamed over it. Peak memory is a bucket plus those arrays.
 3. **quarantine**, then the **watermarks** (flows/watermarks.py) are moved, and the
    staging folder is deleted. A run that fails anywhere leaves the watermarks as they
    were, so the next run reads the same records again.
@@ -30,13 +35,15 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -45,7 +52,7 @@ from prefect.cache_policies import NO_CACHE
 
 from extractors.occupations import classify_occupation
 from flows import datasets, progress, watermarks
-from flows.dedupe import DedupeKey, mark_duplicates_sketched, sketch
+from flows.dedupe import NUM_PERM, mark_duplicate_rows, sketch
 from flows.lock import output_lock
 from flows.records import Posting, Rejection, stable_id, to_posting
 from flows.settings import PipelineSettings, new_run_id
@@ -54,7 +61,9 @@ from flows.watermarks import SourcePlan
 
 STAGING = ".staging"
 BATCH_ROWS = 2_000  # rows buffered (all months together) before they are spilled to staging
-SKETCH_BATCH = 1_000  # rows whose texts are in memory at once while sketching a month
+SKETCH_BATCH = 1_000  # rows whose texts are in memory at once while sketching a month (in memory)
+READ_BATCH = 2_000  # rows read at once from a staging file or a partition while writing a month
+ROW_GROUP_ROWS = 10_000  # rows of a month partition's row group, and of a bucket sorted in memory
 
 
 @dataclass
@@ -117,7 +126,7 @@ def _events(sources: Iterable[SourceConfig], months: tuple[str, ...], run_id: st
                 n = 2
                 while (pid := stable_id(source.name, f"{result.source_id}#{n}", "")) in seen:
                     n += 1
-                result = Posting(**(asdict(result) | {"posting_id": pid}))
+                result = replace(result, posting_id=pid)
             seen.add(result.posting_id)
             yield "posting", source.name, result
         progress.report("ingest", f"read {source.name}: {counts['read']} records so far")
@@ -192,7 +201,7 @@ def clear_staging(root: Path, run_id: str | None = None) -> None:
 
 def posting_row(posting: Posting, run_id: str, now: datetime) -> dict[str, Any]:
     occupation = classify_occupation(posting.title, posting.text, posting.language).code
-    return asdict(posting) | {"duplicate_of": None, "duplicate_kind": None, "occupation": occupation,
+    return dict(posting.__dict__) | {"duplicate_of": None, "duplicate_kind": None, "occupation": occupation,
                               "run_id": run_id, "ingested_at": now}
 
 
@@ -242,46 +251,169 @@ def _without(table: pa.Table, column: str, values: pa.Array) -> pa.Table:
     return table.filter(pc.invert(pc.is_in(table[column], value_set=values)))
 
 
-def dedupe_table(table: pa.Table) -> pa.Table:
-    """Set duplicate_of / duplicate_kind over a month's postings; rows sorted by posting_id.
+_KEYS = ["posting_id", "posted_date", "content_hash"]  # what dedupe reads of every posting of a month
 
-    The texts are read a batch at a time to compute one sketch per distinct content
-    hash; dedupe itself works on ids, dates, hashes and sketches.
-    """
-    sketches: dict[str, Any] = {}
-    for batch in table.select(["content_hash", "title", "text"]).to_batches(max_chunksize=SKETCH_BATCH):
-        hashes, titles, texts = (batch.column(i).to_pylist() for i in range(3))
-        for h, title, text in zip(hashes, titles, texts, strict=True):
-            if h not in sketches:
-                sketches[h] = sketch(title, text)
-    ids = table["posting_id"].to_pylist()
-    keys = (DedupeKey(pid, day, h) for pid, day, h in
-            zip(ids, table["posted_date"].to_pylist(), table["content_hash"].to_pylist(), strict=True))
-    marks = mark_duplicates_sketched(keys, sketches)
+
+def _duplicate_columns(table: pa.Table, sketches: np.ndarray, hash_codes: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """duplicate_of / duplicate_kind of the postings in `table` (its _KEYS columns), in its row order."""
+    visit = pc.sort_indices(table, [("posted_date", "ascending"), ("posting_id", "ascending")])
+    duplicate_of, kind = mark_duplicate_rows(visit.to_numpy(), hash_codes, sketches)
+    ids = table["posting_id"].combine_chunks()
+    targets = ids.take(pa.array(np.maximum(duplicate_of, 0)))
+    of = pc.if_else(pa.array(duplicate_of >= 0), targets, pa.scalar(None, pa.string()))
+    kinds = pa.array(np.array([None, "exact", "near"], dtype=object)[kind], pa.string())
+    return of, kinds
+
+
+def _hash_codes(hashes: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]:
+    """Per row, the number of its content hash among the distinct ones; and how many there are."""
+    encoded = pc.dictionary_encode(hashes.combine_chunks() if isinstance(hashes, pa.ChunkedArray) else hashes)
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(encoded.dictionary)
+
+
+def _sketch_rows(batches: Iterable[pa.RecordBatch], hash_codes: np.ndarray, n_hashes: int) -> np.ndarray:
+    """One sketch per distinct content hash, from batches of (title, text) in the rows' order."""
+    sketches = np.zeros((n_hashes, NUM_PERM), dtype=np.uint32)
+    done = np.zeros(n_hashes, dtype=bool)
+    row = 0
+    for batch in batches:
+        titles, texts = batch.column("title").to_pylist(), batch.column("text").to_pylist()
+        for title, text in zip(titles, texts, strict=True):
+            code = hash_codes[row]
+            if not done[code]:
+                sketches[code] = sketch(title, text)
+                done[code] = True
+            row += 1
+    return sketches
+
+
+def dedupe_table(table: pa.Table) -> pa.Table:
+    """Set duplicate_of / duplicate_kind over a month's postings (in memory); rows sorted by posting_id."""
+    codes, n_hashes = _hash_codes(table["content_hash"])
+    sketches = _sketch_rows(table.select(["title", "text"]).to_batches(max_chunksize=SKETCH_BATCH), codes, n_hashes)
+    of, kinds = _duplicate_columns(table.select(_KEYS), sketches, codes)
     schema = datasets.POSTINGS
-    for name, attr in (("duplicate_of", "duplicate_of"), ("duplicate_kind", "kind")):
-        values = pa.array([getattr(marks[pid], attr) for pid in ids], pa.string())
-        table = table.set_column(schema.get_field_index(name), schema.field(name), values)
+    table = table.set_column(schema.get_field_index("duplicate_of"), schema.field("duplicate_of"), of)
+    table = table.set_column(schema.get_field_index("duplicate_kind"), schema.field("duplicate_kind"), kinds)
     return table.sort_by("posting_id")
 
 
-def write_month(root: Path, month: str, staged: Path | None, merge: bool = True) -> tuple[int, int]:
+class _Part:
+    """Rows of one Parquet file that go into a month: all of them, or those `keep` marks."""
+
+    def __init__(self, path: Path, keep: pa.Array | None = None) -> None:
+        self.path, self.keep = path, keep
+
+    def batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """The rows, READ_BATCH at a time, cast to the postings schema (those kept only)."""
+        schema = datasets.POSTINGS if columns is None else pa.schema([datasets.POSTINGS.field(c) for c in columns])
+        offset = 0
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=READ_BATCH, columns=columns,
+                                                             use_threads=False):
+            if not batch.schema.equals(schema, check_metadata=False):
+                batch = pa.Table.from_batches([batch]).select(schema.names).cast(schema).to_batches()[0]
+            n = batch.num_rows
+            if self.keep is not None:
+                batch = batch.filter(self.keep.slice(offset, n))
+            offset += n
+            yield batch
+
+
+def _month_parts(root: Path, month: str, staged: Path | None, merge: bool) -> tuple[list[_Part], int]:
+    """The files a month is made of, in order (the partition's rows that stay, then the run's); the run's first row."""
+    parts: list[_Part] = []
+    new_ids = (pq.read_table(staged, columns=["posting_id"])["posting_id"]
+               if staged is not None and Path(staged).exists() else pa.chunked_array([], pa.string()))
+    existing = datasets.partition_file(root, "postings", month)
+    if merge and existing.exists():
+        old_ids = pq.read_table(existing, columns=["posting_id"])["posting_id"]
+        keep = pc.invert(pc.is_in(old_ids, value_set=new_ids.combine_chunks()))
+        parts.append(_Part(existing, keep.combine_chunks() if isinstance(keep, pa.ChunkedArray) else keep))
+    first_new = sum(pc.sum(p.keep.cast(pa.int64())).as_py() or 0 for p in parts)
+    if staged is not None and Path(staged).exists():
+        parts.append(_Part(Path(staged)))
+    return parts, first_new
+
+
+def _spill_sorted(parts: list[_Part], out_rank: np.ndarray, rows: int, folder: Path) -> list[Path]:
+    """Route every row to the bucket of its place in posting_id order (`rows` rows a bucket), as Arrow files."""
+    n_buckets = max(1, -(-len(out_rank) // rows))
+    schema = datasets.POSTINGS.append(pa.field("_rank", pa.int64()))
+    paths = [folder / f"bucket-{b:05d}.arrow" for b in range(n_buckets)]
+    writers = [pa.ipc.new_file(str(p), schema) for p in paths]
+    try:
+        row = 0
+        for part in parts:
+            for batch in part.batches():
+                ranks = out_rank[row : row + batch.num_rows]
+                row += batch.num_rows
+                buckets = ranks // rows
+                with_rank = pa.RecordBatch.from_arrays([*batch.columns, pa.array(ranks)], schema=schema)
+                for b in np.unique(buckets).tolist():
+                    writers[b].write_batch(with_rank.filter(pa.array(buckets == b)))
+    finally:
+        for writer in writers:
+            writer.close()
+    return paths
+
+
+def write_month(root: Path, month: str, staged: Path | None, merge: bool = True,
+                row_group_rows: int | None = None) -> tuple[int, int]:
     """Write one month: this run's staged postings, merged into the partition unless `merge` is False.
+
+    Streams: only the month's ids, dates and content hashes, plus one sketch per
+    distinct text, are in memory at once; the rows themselves go through bucket files
+    (one per `row_group_rows` rows in posting_id order) into row groups of the new
+    partition file, which replaces the old one atomically. Rows, their order (by
+    posting_id) and duplicate marks are those of `dedupe_table` over the whole month.
 
     Returns (originals, duplicates) among this run's postings.
     """
-    new = read_staged(staged, datasets.POSTINGS)
-    table = new
-    if merge:
-        table = pa.concat_tables([_without(_existing(root, "postings", month), "posting_id", new["posting_id"]), new])
-    if table.num_rows == 0:
+    root, row_group_rows = Path(root), row_group_rows or ROW_GROUP_ROWS
+    parts, first_new = _month_parts(root, month, staged, merge)
+    keys = pa.concat_tables([pa.Table.from_batches(list(p.batches(_KEYS)), pa.schema(
+        [datasets.POSTINGS.field(c) for c in _KEYS])) for p in parts]) if parts else None
+    if keys is None or keys.num_rows == 0:
         return 0, 0
-    table = dedupe_table(table)
-    datasets.write_partition(Path(root), "postings", month, table)
-    is_new = pc.is_in(table["posting_id"], value_set=new["posting_id"])
-    new_kinds = table.filter(is_new)["duplicate_kind"]
+    codes, n_hashes = _hash_codes(keys["content_hash"])
+    sketches = _sketch_rows((b for p in parts for b in p.batches(["title", "text"])), codes, n_hashes)
+    duplicate_of, kinds = _duplicate_columns(keys, sketches, codes)
+    del sketches
+    order = pc.sort_indices(keys, [("posting_id", "ascending")]).to_numpy()
+    out_rank = np.empty(len(order), dtype=np.int64)
+    out_rank[order] = np.arange(len(order))
+    duplicate_of, kinds = duplicate_of.take(pa.array(order)), kinds.take(pa.array(order))
+    new_kinds = kinds.take(pa.array(out_rank[first_new:]))
     dups = len(new_kinds) - new_kinds.null_count
-    return new.num_rows - dups, dups
+    staging = root / STAGING
+    staging.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"sort-{month}-", dir=staging) as tmp:
+        buckets = _spill_sorted(parts, out_rank, row_group_rows, Path(tmp))
+        schema = datasets.POSTINGS
+        of_index, kind_index = schema.get_field_index("duplicate_of"), schema.get_field_index("duplicate_kind")
+
+        def row_groups() -> Iterator[pa.Table]:
+            start = 0
+            for path in buckets:
+                with pa.memory_map(str(path)) as source:
+                    table = pa.ipc.open_file(source).read_all()
+                table = table.sort_by("_rank")
+                n = table.num_rows
+                if n == 0:
+                    continue
+                if table["_rank"][0].as_py() != start or table["_rank"][n - 1].as_py() != start + n - 1:
+                    raise RuntimeError(f"[I002] month {month}: bucket {path.name} does not hold ranks {start}..")
+                table = table.drop_columns(["_rank"])
+                table = table.set_column(of_index, schema.field("duplicate_of"), duplicate_of.slice(start, n))
+                table = table.set_column(kind_index, schema.field("duplicate_kind"), kinds.slice(start, n))
+                start += n
+                yield table
+            if start != keys.num_rows:
+                raise RuntimeError(f"[I002] month {month}: wrote {start} rows of {keys.num_rows}")
+
+        datasets.write_partition_streamed(root, "postings", month, row_groups(), row_group_rows)
+    n_new = keys.num_rows - first_new
+    return n_new - dups, dups
 
 
 def write_quarantine(root: Path, source: str, staged: Path | None, merge: bool = False) -> int:

@@ -106,3 +106,15 @@ def test_major_accuracy_on_test_split_does_not_regress() -> None:
     predicted = [classify_occupation(r["title"], "", r["language"]).code for r in rows]
     major = sum(p is not None and p[0] == r["isco"][0] for p, r in zip(predicted, rows, strict=True)) / len(rows)
     assert major >= MAJOR_ACCURACY_FLOOR, major
+
+
+def test_text_starts_are_not_kept_in_a_cache() -> None:
+    """Ad texts do not repeat: classifying many of them keeps no token cache of them (flat memory)."""
+    from extractors import occupations
+
+    occupations._tokens.cache_clear()
+    texts = [f"Ищем бухгалтера в офис номер {i} в Минске, опыт работы {i % 7} лет." for i in range(300)]
+    results = {classify_occupation("Вакансия №123", text, "ru") for text in texts}
+    assert {(r.code, r.method) for r in results} == {("24", "text-rule")}
+    assert occupations._tokens.cache_info().currsize <= 1  # the title only, not the 300 texts
+    assert occupations._match(texts[0], "ru", cached=False) == occupations._match(texts[0], "ru")

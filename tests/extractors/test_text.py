@@ -81,3 +81,47 @@ def test_text_detect_language_on_empty_text() -> None:
 def test_text_fingerprint_ignores_case_and_punctuation_only() -> None:
     assert fingerprint("Excel, Word!") == fingerprint("  excel word")
     assert fingerprint("Excel Word") != fingerprint("Excel Word SQL")
+
+
+def _plain_py3langid(text: str) -> str:
+    """detect_language as it was: py3langid's own classify, letters counted one by one."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from extractors.text import DETECTABLE_LANGUAGES
+
+    ident = _plain_py3langid.__dict__.get("ident")
+    if ident is None:
+        ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        ident.set_languages(list(DETECTABLE_LANGUAGES))
+        _plain_py3langid.__dict__["ident"] = ident
+    sample = text[:400]
+    letters = [ch for ch in sample if ch.isalpha()]
+    if len(letters) < 3:
+        return "und"
+    if sum(1 for ch in letters if "\u10a0" <= ch <= "\u10ff") / len(letters) > 0.3:
+        return "ka"
+    return str(ident.classify(sample)[0])
+
+
+def test_text_detect_language_equals_plain_py3langid_and_its_cache_stays_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memoised DFA walk gives py3langid's own scores, bit for bit, whatever the cache holds."""
+    import numpy as np
+
+    from extractors import text
+    from flows.sources import load_sources, read_records
+
+    texts = [clean_text(str(raw.record.get("description") or "")) for source in load_sources(None)
+             for raw in read_records(source) if isinstance(raw.record, dict)]
+    texts += ["", "ab", "ႠႡႢ abc", "Ⴧ Ⴭ ႻႻ x", "  many   spaces  ", "x" * 500, "ЁЛКА ДЛЯ ВСЕХ", " leading", "end ",
+              "Excel  Word", "mixed ქართული and русский текст", "\x00\x01 binary \udfff?", "日本語のテキスト"]
+    assert len(texts) > 50
+    monkeypatch.setattr(text, "_WALK_CACHE_MAX", 500)  # cleared many times over
+    ident = text._identifier()
+    for t in texts + texts:  # the second time from the cache
+        assert detect_language(t) == _plain_py3langid(t), t[:80]
+        plain = _plain_py3langid.__dict__["ident"]
+        sample = t[:400]
+        assert np.array_equal(ident._decide(sample), plain._decide(sample))
+        assert len(ident._cache) <= 500
+    assert {detect_language(t) for t in texts} >= {"en", "ru", "uk", "ro", "ka"}

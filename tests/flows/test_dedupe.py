@@ -66,3 +66,51 @@ def test_dedupe_sketch_is_datasketch_minhash() -> None:
     for gram in shingles("Бухгалтер\n" + BASE):
         reference.update(gram.encode("utf-8"))
     assert (sketch("Бухгалтер", BASE) == reference.hashvalues).all()
+    for title, text in ((None, ""), ("", "Excel"), ("SQL", "Excel")):  # no shingle, one, two
+        reference = MinHash(num_perm=NUM_PERM, seed=SEED)
+        for gram in shingles(f"{title or ''}\n{text}"):
+            reference.update(gram.encode("utf-8"))
+        assert (sketch(title, text) == reference.hashvalues).all()
+
+
+def _variants(n: int, seed: int) -> list[Posting]:
+    """Postings built from a few texts with a few words changed: exact, near and not-so-near duplicates."""
+    import random
+
+    rng = random.Random(seed)
+    words = BASE.split()
+    bases = [words, list(reversed(words)), words[10:] + words[:10]]
+    postings = []
+    for i in range(n):
+        text = list(rng.choice(bases))
+        for _ in range(rng.choice([0, 0, 1, 2, 4, 8, 16])):
+            text[rng.randrange(len(text))] = rng.choice(["Excel", "SQL", "1С", "Python", "опыт", "график"])
+        body = " ".join(text)
+        if rng.random() < 0.2:
+            body = body.upper()  # the same words: an exact duplicate of the lower-case one
+        postings.append(_posting(f"{rng.randrange(16**6):06x}{i:04d}", body, day=rng.randint(1, 4)))
+    return postings
+
+
+def test_dedupe_rows_equal_datasketch_lsh_marks() -> None:
+    """mark_duplicate_rows (arrays, used by ingest) gives exactly the marks of datasketch's MinHashLSH."""
+    import numpy as np
+
+    from flows.dedupe import DedupeKey, mark_duplicate_rows, mark_duplicates_sketched, sketch
+
+    for seed in range(3):
+        postings = _variants(150, seed)
+        hashes = list(dict.fromkeys(p.content_hash for p in postings))
+        by_hash = {p.content_hash: sketch(p.title, p.text) for p in postings}
+        sketches = np.stack([by_hash[h] for h in hashes])
+        codes = np.array([hashes.index(p.content_hash) for p in postings])
+        visit = np.array(sorted(range(len(postings)), key=lambda i: (postings[i].posted_date, postings[i].posting_id)))
+        duplicate_of, kind = mark_duplicate_rows(visit, codes, sketches)
+        names = {0: None, 1: "exact", 2: "near"}
+        got = {p.posting_id: (postings[duplicate_of[i]].posting_id if duplicate_of[i] >= 0 else None, names[kind[i]])
+               for i, p in enumerate(postings)}
+        reference = mark_duplicates_sketched(
+            [DedupeKey(p.posting_id, p.posted_date, p.content_hash) for p in postings], by_hash)
+        assert got == {pid: (m.duplicate_of, m.kind) for pid, m in reference.items()}
+        kinds = [m.kind for m in reference.values()]
+        assert kinds.count("near") >= 10 and kinds.count("exact") >= 10 and kinds.count(None) >= 3

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from extractors.errors import SourceError
@@ -223,3 +226,83 @@ def test_ingest_flow_under_prefect_moves_watermarks(prefect_harness, tmp_path: P
     assert first["counts"]["read"] == 4 and second["counts"]["read"] == 2 and second["skipped"] == {"ads": 4}
     assert watermarks.load(out, "ads")["records"] == 6  # type: ignore[index]
     assert len(_postings(out)) == 6
+
+
+def _reference_month(old: pa.Table | None, new: pa.Table) -> pa.Table:
+    """What the former single-table path wrote: old rows not replaced, the run's rows, marks over all, by id."""
+    from flows.dedupe import DedupeKey, mark_duplicates_sketched, sketch
+
+    table = new
+    if old is not None:
+        table = pa.concat_tables([old.filter(pc.invert(pc.is_in(old["posting_id"], value_set=new["posting_id"]))), new])
+    rows = table.to_pylist()
+    marks = mark_duplicates_sketched([DedupeKey(r["posting_id"], r["posted_date"], r["content_hash"]) for r in rows],
+                                     {r["content_hash"]: sketch(r["title"], r["text"]) for r in rows})
+    for r in rows:
+        r["duplicate_of"], r["duplicate_kind"] = marks[r["posting_id"]].duplicate_of, marks[r["posting_id"]].kind
+    return pa.Table.from_pylist(rows, datasets.POSTINGS).sort_by("posting_id")
+
+
+def _month_ads(first: int, n: int) -> list[dict[str, Any]]:
+    """Ads of August with exact copies (the same words) and near copies (one word changed) among them."""
+    ads = []
+    for i in range(first, first + n):
+        ad = _ad(i)
+        if i % 5 == 1:
+            ad = ad | {"title": _ad(i - 1)["title"].upper(), "description": _ad(i - 1)["description"].upper()}
+        elif i % 5 == 2:
+            ad = ad | {"title": _ad(i - 2)["title"], "description": _ad(i - 2)["description"] + " Excel."}
+        ads.append(ad)
+    return ads
+
+
+def test_ingest_month_is_streamed_in_row_groups_with_the_single_table_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A month written in small row groups holds exactly the rows of the former in-memory path, merged or not."""
+    monkeypatch.setattr(ingest, "READ_BATCH", 4)
+    out = tmp_path / "out"
+    first = load_sources(str(_write(tmp_path / "a.jsonl", _month_ads(0, 45))))
+    staged = ingest.stage(first, (), "r1", tmp_path / "s1", batch_rows=6)
+    new = ingest.read_staged(staged.months["2026-08"], datasets.POSTINGS)
+    assert ingest.write_month(out, "2026-08", staged.months["2026-08"], merge=True, row_group_rows=7) == (27, 18)
+    path = datasets.partition_file(out, "postings", "2026-08")
+    assert pq.ParquetFile(path).metadata.num_row_groups == 7  # 45 rows, 7 a group
+    written = pq.read_table(path)
+    expected = _reference_month(None, new)
+    assert written.equals(expected)
+    kinds = written["duplicate_kind"].to_pylist()
+    assert kinds.count("exact") == 9 and kinds.count("near") == 9
+    # the same rows written with one big row group: the single-table layout
+    big = tmp_path / "big"
+    ingest.write_month(big, "2026-08", staged.months["2026-08"], merge=False, row_group_rows=1_000)
+    assert pq.ParquetFile(datasets.partition_file(big, "postings", "2026-08")).metadata.num_row_groups == 1
+    assert pq.read_table(datasets.partition_file(big, "postings", "2026-08")).equals(written)
+    # a second run replaces some postings (same ids, other text) and adds others: merged by posting_id
+    second = _month_ads(40, 20)
+    second[0] = second[0] | {"description": TEXTS[2] + " Schimbat."}
+    second_src = load_sources(str(_write(tmp_path / "a.jsonl", second)))
+    staged2 = ingest.stage(second_src, (), "r2", tmp_path / "s2", batch_rows=5)
+    new2 = ingest.read_staged(staged2.months["2026-08"], datasets.POSTINGS)
+    kept, dups = ingest.write_month(out, "2026-08", staged2.months["2026-08"], merge=True, row_group_rows=6)
+    merged = pq.read_table(path)
+    assert merged.num_rows == 60 and pq.ParquetFile(path).metadata.num_row_groups == 10
+    assert merged.equals(_reference_month(written, new2))
+    run2 = merged.filter(pc.field("run_id") == "r2")
+    assert run2.num_rows == kept + dups == 20 and dups == 20 - run2["duplicate_kind"].null_count
+    assert set(merged["run_id"].to_pylist()) == {"r1", "r2"}
+    assert not list(out.glob("postings/*/.*.tmp")) and not list((out / ingest.STAGING).glob("sort-*"))
+
+
+def test_ingest_streamed_run_equals_a_run_in_one_row_group(tmp_path: Path, run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The flow with tiny batches and row groups writes the same datasets as with big ones."""
+    ads_file = _write(tmp_path / "ads.jsonl", _month_ads(0, 30) + [_ad(i, month=9) for i in range(30, 40)])
+    run(ads_file, tmp_path / "big", "r1", full_refresh=True)
+    monkeypatch.setattr(ingest, "ROW_GROUP_ROWS", 4)
+    monkeypatch.setattr(ingest, "READ_BATCH", 3)
+    result = run(ads_file, tmp_path / "small", "r1", full_refresh=True)
+    assert result["counts"] == {"read": 40, "kept": 28, "duplicates": 12, "quarantined": 0, "out_of_range": 0}
+    for month, groups in (("2026-08", 8), ("2026-09", 3)):
+        small = pq.ParquetFile(datasets.partition_file(tmp_path / "small", "postings", month))
+        assert small.metadata.num_row_groups == groups
+        big = pq.read_table(datasets.partition_file(tmp_path / "big", "postings", month))
+        assert small.read().drop_columns(["ingested_at"]).equals(big.drop_columns(["ingested_at"]))
