@@ -10,7 +10,9 @@ Two parts:
   sentence), cosine similarities, verbatim matches and ranks, and keeps the top
   candidates of each retrieval score.
 - ``Linker`` scores those candidates with a re-ranker: a scikit-learn ``Pipeline``
-  (StandardScaler + LogisticRegression) trained on pairwise features (``FEATURES``),
+  (StandardScaler + LogisticRegression; a HistGradientBoostingClassifier is the other
+  option) trained on pairwise features (``FEATURES``: containment, cosines, windows,
+  ranks, BM25, how much of the sentence a label covers, ESCO skill type and reuse level),
   from synthetic sentences built from ESCO itself (held-out labels as paraphrases)
   and SkillSpan training sentences linked by exact label matching (silver labels).
 
@@ -52,7 +54,9 @@ FEATURES: tuple[str, ...] = (
     "log_rank_word_contain", "log_rank_char_contain", "log_rank_char_cos", "log_rank_doc_cos",
     "gap_char_contain", "gap_char_cos", "gap_doc_cos", "gap_word_contain",
     "log_prior", "win_char_cos_pref", "win_char_cos_any", "win_word_cos_any",
+    "sent_cover", "log_sent_tokens", "bm25_doc", "bm25_gap", "log_rank_bm25",
 )
+BM25_K1, BM25_B = 1.2, 0.75
 MAX_WINDOW = 4
 _TOKEN = re.compile(r"[^\W_](?:[\w+#]|[.\-](?=\w))*", re.UNICODE)
 _STOP = frozenset(
@@ -179,9 +183,57 @@ def _l1(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(1.0 / sums) @ matrix)
 
 
+def _row_l1(matrix: sp.csr_matrix) -> np.ndarray:
+    sums = np.asarray(abs(matrix).sum(axis=1), dtype=np.float32).ravel()
+    sums[sums == 0] = 1.0
+    return sums
+
+
+def _label_products(labels: sp.csc_matrix, sentences: sp.csr_matrix, binary: bool = True) -> np.ndarray:
+    """Labels × sentences dot products, shape (labels, 2 × sentences): TF-IDF sentence
+    vectors first, then binary ones (without `binary`: only the first half).
+
+    Only the columns (features) the sentences use are touched, and the product is sparse
+    times dense (no sparse result to assemble), which is much faster than sparse × sparse
+    when, as for character n-grams, most labels share some feature with a sentence.
+    """
+    n = sentences.shape[0]
+    cols = np.unique(sentences.indices)
+    width = 2 * n if binary else n
+    if len(cols) == 0:
+        return np.zeros((labels.shape[0], width), dtype=np.float32)
+    dense = sentences[:, cols].toarray().T
+    if binary:
+        dense = np.hstack([dense, (dense != 0).astype(np.float32)])
+    return np.ascontiguousarray(labels[:, cols] @ dense, dtype=np.float32)
+
+
 def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
     out = matrix.copy().tocsr()
     out.data[:] = 1.0
+    return out
+
+
+def _bm25(docs: Sequence[str], word_vec: TfidfVectorizer, cols: np.ndarray) -> sp.csr_matrix:
+    """BM25 term weights of the concept documents over the unigram columns of `word_vec`.
+
+    A sentence's BM25 score against every document is then one sparse product with
+    the sentence's binary unigram vector.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vocab = word_vec.vocabulary_
+    uni = {t: j for j, t in enumerate(sorted((t for t in vocab if " " not in t), key=vocab.__getitem__))}
+    counts = CountVectorizer(analyzer="word", tokenizer=_ws_split, token_pattern=None, lowercase=False,
+                             vocabulary=uni, dtype=np.float32).transform(docs).tocsr()
+    n_docs = counts.shape[0]
+    df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float64)
+    idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
+    lengths = np.asarray(counts.sum(axis=1)).ravel()
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths / max(lengths.mean(), 1.0))
+    out = counts.copy()
+    row_norm = np.repeat(norm, np.diff(out.indptr))
+    out.data = (idf[out.indices] * out.data * (BM25_K1 + 1) / (out.data + row_norm)).astype(np.float32)
     return out
 
 
@@ -234,50 +286,76 @@ class ConceptIndex:
         lw = both[:len(self.label_words)]
         self.lw_rows = sp.csr_matrix(lw)
         self.lc_rows = sp.csr_matrix(lc)
-        self.lw_l2_t = lw.T.tocsr()
-        self.lw_l1_t = _l1(lw).T.tocsr()
-        self.lc_l2_t = lc.T.tocsr()
-        self.lc_l1_t = _l1(lc).T.tocsr()
+        # Label matrices by column (CSC) for label × sentence products in one sparse-times-dense
+        # pass; containment (L1-normalised labels) = the product with the binary sentence / L1 norm.
+        self.lw_csc = sp.csc_matrix(lw)
+        self.lc_csc = sp.csc_matrix(lc)
+        self.lw_l1 = _row_l1(lw)
+        self.lc_l1 = _row_l1(lc)
         self.doc_t = both[len(self.label_words):].T.tocsr()
         self.desc_t = self.word_vec.transform(descs).T.tocsr()
+        # Words of each label (binary, unigrams): how much of the sentence a label covers.
+        vocab = self.word_vec.vocabulary_
+        self.unigram_cols = np.asarray(sorted(i for t, i in vocab.items() if " " not in t), dtype=np.int64)
+        self.lw_uni_csc = sp.csc_matrix(_binary(lw[:, self.unigram_cols]))
+        self.bm25_rows = _bm25(docs, self.word_vec, self.unigram_cols)
+        self.bm25_t = self.bm25_rows.T.tocsr()
         self.is_knowledge = np.asarray([e.skill_type == "knowledge" for e in self.entries], dtype=float)
         self.reuse = np.asarray([[e.reuse_level == r for r in REUSE_LEVELS] for e in self.entries],
                                 dtype=float)
-        self.prior = np.zeros(len(self.entries))
-        if prior:
-            for cid, count in prior.items():
-                if cid in self.position:
-                    self.prior[self.position[cid]] = count
-        self.log_prior = np.log1p(self.prior)
+        self.set_prior(prior)
+        self._by_first: dict[str, list[tuple[int, str]]] | None = None
         self._label_set = [
             {f" {t} " for t in self.label_chars[s:s + n] if t}
             for s, n in zip(self.pref_row, self.n_labels, strict=True)
         ]
 
+    def set_prior(self, prior: dict[str, float] | None) -> None:
+        """Set the popularity prior (concept id → count of ad lines); ids not in the taxonomy are ignored."""
+        self.prior = np.zeros(len(self.entries))
+        for cid, count in (prior or {}).items():
+            if cid in self.position:
+                self.prior[self.position[cid]] = count
+        self.log_prior = np.log1p(self.prior)
+
     def __len__(self) -> int:
         return len(self.entries)
 
+    def labels_by_first_token(self) -> dict[str, list[tuple[int, str]]]:
+        """First token of each label → (concept, " label ") pairs (built once, for verbatim matching)."""
+        if self._by_first is None:
+            table: dict[str, list[tuple[int, str]]] = {}
+            for c, labels in enumerate(self._label_set):
+                for padded in sorted(labels):
+                    table.setdefault(padded.split()[0], []).append((c, padded))
+            self._by_first = table
+        return self._by_first
+
     # ------------------------------------------------------------------ scoring
 
-    def _window_features(self, chars: str, cand: np.ndarray, hidden: set[int]) -> np.ndarray:
+    @staticmethod
+    def _windows(chars: str) -> list[str]:
+        """The 1–4-token windows of a sentence that neither start nor end with a stop word."""
+        toks = chars.split()
+        return [" ".join(toks[i:i + n]) for n in range(1, MAX_WINDOW + 1) for i in range(len(toks) - n + 1)
+                if toks[i] not in _STOP and toks[i + n - 1] not in _STOP]
+
+    def _window_features(self, wc: sp.csr_matrix, ww: sp.csr_matrix, cand: np.ndarray,
+                         hidden: set[int]) -> np.ndarray:
         """Best cosine between a 1–4-token window of the sentence and a concept label.
 
-        Columns: preferred label (characters), any label (characters), any label (words).
+        `wc` and `ww` hold the sentence's windows (characters, words). Columns:
+        preferred label (characters), any label (characters), any label (words).
         """
-        toks = chars.split()
-        windows = [" ".join(toks[i:i + n]) for n in range(1, MAX_WINDOW + 1) for i in range(len(toks) - n + 1)
-                   if toks[i] not in _STOP and toks[i + n - 1] not in _STOP]
         out = np.zeros((len(cand), 3))
-        if not windows or len(cand) == 0:
+        if wc.shape[0] == 0 or len(cand) == 0:
             return out
         starts = self.pref_row[cand]
         counts = self.n_labels[cand]
         rows = np.concatenate([np.arange(a, a + b) for a, b in zip(starts, counts, strict=True)])
         seg = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        wc = self.char_vec.transform(windows)
-        ww = self.word_vec.transform([normalise_words(w) for w in windows])
-        c_best = (wc @ self.lc_rows[rows].T).toarray().max(axis=0)
-        w_best = (ww @ self.lw_rows[rows].T).toarray().max(axis=0)
+        c_best = (self.lc_rows[rows] @ wc.T).max(axis=1).toarray().ravel()
+        w_best = (self.lw_rows[rows] @ ww.T).max(axis=1).toarray().ravel()
         if hidden:
             mask = np.isin(rows, list(hidden))
             c_best[mask] = 0.0
@@ -295,8 +373,9 @@ class ConceptIndex:
             vec = self.word_vec.transform([" ".join(kept) + " " + self.desc_words[c]])
             doc[i, c] = float((sentence @ vec.T).toarray()[0, 0])
 
-    def _concept_max(self, label_scores: np.ndarray) -> np.ndarray:
-        return np.maximum.reduceat(label_scores, self.label_starts, axis=1)
+    def _concept_max_t(self, label_scores_t: np.ndarray) -> np.ndarray:
+        """Per concept, the best of its labels: (labels, sentences) → (sentences, concepts)."""
+        return np.ascontiguousarray(np.maximum.reduceat(label_scores_t, self.label_starts, axis=0).T)
 
     def candidates(self, sentences: Sequence[str], *, n_per_score: int = N_PER_SCORE,
                    exclude_labels: Sequence[Iterable[int]] | None = None,
@@ -322,38 +401,55 @@ class ConceptIndex:
         chars = [normalise_chars(s) for s in sentences]
         sw = self.word_vec.transform(words)
         sc = self.char_vec.transform(chars)
-        wc = (_binary(sw) @ self.lw_l1_t).toarray()
-        cc = (_binary(sc) @ self.lc_l1_t).toarray()
-        ccos = (sc @ self.lc_l2_t).toarray()
-        wcos = (sw @ self.lw_l2_t).toarray()
+        n = len(sentences)
+        # Label scores are computed labels × sentences (contiguous per label, for the
+        # per-concept maxima) and used through their transposes (sentences × labels).
+        pw = _label_products(self.lw_csc, sw)
+        pc = _label_products(self.lc_csc, sc)
+        wcos_t, wc_t = pw[:, :n], pw[:, n:] / self.lw_l1[:, None]
+        ccos_t, cc_t = pc[:, :n], pc[:, n:] / self.lc_l1[:, None]
+        wc, cc, ccos, wcos = wc_t.T, cc_t.T, ccos_t.T, wcos_t.T
         doc = (sw @ self.doc_t).toarray()
         desc = (sw @ self.desc_t).toarray()
+        su = _binary(sw[:, self.unigram_cols])
+        shared_t = _label_products(self.lw_uni_csc, su, binary=False)
+        shared = shared_t.T
+        bm25 = (su @ self.bm25_t).toarray()
+        n_tokens = np.asarray(su.sum(axis=1)).ravel()
         if exclude is not None:
             for i, rows in enumerate(exclude):
                 rows = list(rows)
                 if rows:
-                    for m in (wc, cc, ccos, wcos):
+                    for m in (wc, cc, ccos, wcos, shared):
                         m[i, rows] = 0.0
                     self._hide_in_docs(doc, i, sw[i], set(rows))
+                    self._hide_in_bm25(bm25, i, words[i], set(rows))
+        # All windows of the batch at once (one vectoriser call per space).
+        windows = [self._windows(c) for c in chars]
+        bounds = np.cumsum([0] + [len(w) for w in windows])
+        flat = [w for ws in windows for w in ws]
+        win_c = self.char_vec.transform(flat).tocsr() if flat else None
+        win_w = self.word_vec.transform([normalise_words(w) for w in flat]).tocsr() if flat else None
         pref = self.pref_row
-        wc_any, cc_any = self._concept_max(wc), self._concept_max(cc)
-        ccos_any, wcos_any = self._concept_max(ccos), self._concept_max(wcos)
+        wc_any, cc_any = self._concept_max_t(wc_t), self._concept_max_t(cc_t)
+        ccos_any, wcos_any = self._concept_max_t(ccos_t), self._concept_max_t(wcos_t)
+        cover_any = self._concept_max_t(shared_t)
+        scores = {"word_contain": wc_any, "char_contain": cc_any, "char_cos": ccos_any, "doc_cos": doc}
+        # Top candidates per score (argpartition), and ranks = 1 + how many concepts score higher.
+        top = {name: np.argpartition(-m, min(n_per_score, m.shape[1] - 1), axis=1)[:, :n_per_score]
+               for name, m in scores.items()}
+        ordered = {name: np.sort(-m, axis=1) for name, m in (*scores.items(), ("bm25", bm25))}
         both = cc + wc
         results = []
         for i in range(len(sentences)):
-            scores = {"word_contain": wc_any[i], "char_contain": cc_any[i],
-                      "char_cos": ccos_any[i], "doc_cos": doc[i]}
             chosen: set[int] = set()
-            ranks = {}
-            for name, vec in scores.items():
-                order = np.argsort(-vec, kind="stable")
-                chosen.update(order[:n_per_score].tolist())
-                rank = np.empty(len(vec), dtype=np.int64)
-                rank[order] = np.arange(1, len(vec) + 1)
-                ranks[name] = rank
+            for name in scores:
+                chosen.update(top[name][i].tolist())
             if include is not None:
                 chosen.update(int(c) for c in include[i])
             cand = np.asarray(sorted(chosen), dtype=np.int64)
+            ranks = {name: 1 + np.searchsorted(ordered[name][i], -m[i, cand], side="left")
+                     for name, m in (*scores.items(), ("bm25", bm25))}
             padded = f" {chars[i]} "
             hidden = set(exclude[i]) if exclude is not None else set()
             exact_pref = np.asarray([
@@ -364,22 +460,52 @@ class ConceptIndex:
                 for c in cand])
             best = [pref[c] + int(np.argmax(both[i, pref[c]:pref[c] + self.n_labels[c]])) for c in cand]
             blen = self.label_len[best]
+            top_bm25 = max(float(bm25[i].max()), 1e-9)
             feats = np.column_stack([
                 wc[i, pref[cand]], wc_any[i, cand], cc[i, pref[cand]], cc_any[i, cand],
                 ccos[i, pref[cand]], ccos_any[i, cand], wcos_any[i, cand], doc[i, cand], desc[i, cand],
                 exact_pref, exact_any, np.log1p(blen), cc_any[i, cand] * np.log1p(blen),
                 np.log1p(self.n_labels[cand]), self.is_knowledge[cand], self.reuse[cand],
-                np.log(ranks["word_contain"][cand]), np.log(ranks["char_contain"][cand]),
-                np.log(ranks["char_cos"][cand]), np.log(ranks["doc_cos"][cand]),
+                np.log(ranks["word_contain"]), np.log(ranks["char_contain"]),
+                np.log(ranks["char_cos"]), np.log(ranks["doc_cos"]),
                 cc_any[i, cand] - cc_any[i].max(), ccos_any[i, cand] - ccos_any[i].max(),
                 doc[i, cand] - doc[i].max(), wc_any[i, cand] - wc_any[i].max(),
                 self.log_prior[cand],
-            ]).astype(np.float32)
-            feats = np.column_stack([feats, self._window_features(chars[i], cand, hidden)]).astype(np.float32)
+            ])
+            lo, hi = bounds[i], bounds[i + 1]
+            win = (self._window_features(win_c[lo:hi], win_w[lo:hi], cand, hidden) if hi > lo
+                   else np.zeros((len(cand), 3)))
+            extra = np.column_stack([
+                cover_any[i, cand] / max(n_tokens[i], 1.0), np.full(len(cand), np.log1p(n_tokens[i])),
+                bm25[i, cand] / top_bm25, bm25[i, cand] - top_bm25, np.log(ranks["bm25"]),
+            ])
+            feats = np.column_stack([feats, win, extra]).astype(np.float32)
             baseline = 0.5 * doc[i, cand] + 0.5 * ccos_any[i, cand] + exact_any
             results.append(Candidates(cand, feats, baseline))
         return results
 
+    def _hide_in_bm25(self, bm25: np.ndarray, i: int, words: str, rows: set[int]) -> None:
+        """Recompute the BM25 score of concepts whose labels `rows` are hidden (training only).
+
+        Approximation: the hidden labels' words are taken out of the document's terms
+        that the sentence matches; the document length is kept.
+        """
+        sent = set(words.split())
+        vocab = self.word_vec.vocabulary_
+        pos = {int(c): j for j, c in enumerate(self.unigram_cols)}
+        for c in sorted({int(self.label_concept[r]) for r in rows}):
+            start, count = int(self.pref_row[c]), int(self.n_labels[c])
+            kept = " ".join(self.label_words[r] for r in range(start, start + count) if r not in rows)
+            kept_terms = set(kept.split()) | set(self.desc_words[c].split())
+            lo, hi = self.bm25_rows.indptr[c], self.bm25_rows.indptr[c + 1]
+            weights = dict(zip(self.bm25_rows.indices[lo:hi].tolist(), self.bm25_rows.data[lo:hi].tolist(),
+                               strict=True))
+            total = 0.0
+            for term in sent & kept_terms:
+                j = pos.get(vocab.get(term, -1))
+                if j is not None:
+                    total += weights.get(j, 0.0)
+            bm25[i, c] = total
 
 # --------------------------------------------------------------------------- verbatim baseline
 
@@ -387,20 +513,33 @@ class ConceptIndex:
 def verbatim_rank(index: ConceptIndex, sentence: str) -> list[tuple[int, float]]:
     """Concepts with a label that appears verbatim (case-blind, whole tokens), longest first."""
     padded = f" {normalise_chars(sentence)} "
-    found = []
-    for c, labels in enumerate(index._label_set):
-        hits = [t for t in labels if t in padded]
-        if hits:
-            found.append((c, float(max(len(t) for t in hits))))
-    found.sort(key=lambda x: (-x[1], x[0]))
-    return found
+    best: dict[int, float] = {}
+    # A label occurs as whole tokens only if its first token is a token of the sentence.
+    for token in set(padded.split()):
+        for c, label in index.labels_by_first_token().get(token, ()):
+            if label in padded and len(label) > best.get(c, 0.0):
+                best[c] = float(len(label))
+    return sorted(best.items(), key=lambda x: (-x[1], x[0]))
 
 
 # --------------------------------------------------------------------------- the model
 
 
-def new_reranker(c: float = 1.0) -> Pipeline:
-    """The re-ranker: built-in scikit-learn parts only (a small skops allowlist)."""
+def new_reranker(c: float = 1.0, kind: str = "logistic", **params: Any) -> Any:
+    """The re-ranker: built-in scikit-learn parts only (a small skops allowlist).
+
+    ``logistic``: StandardScaler + LogisticRegression. ``hgb``: a
+    HistGradientBoostingClassifier (`params`: max_iter, learning_rate, max_leaf_nodes,
+    min_samples_leaf, l2_regularization), with a fixed seed.
+    """
+    if kind == "hgb":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        settings = {"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 40,
+                    "l2_regularization": 1.0} | params
+        return HistGradientBoostingClassifier(early_stopping=False, random_state=SEED, **settings)
+    if kind != "logistic":
+        raise ValueError(f"unknown re-ranker kind {kind!r}")
     return Pipeline([
         ("scale", StandardScaler()),
         ("clf", LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=SEED)),
@@ -617,11 +756,16 @@ def featurise(index: ConceptIndex, data: TrainingSet, n_per_score: int = N_PER_S
     return np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
 
 
-def fit_reranker(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> Pipeline:
-    return new_reranker(c).fit(x, y)
+def fit_reranker(x: np.ndarray, y: np.ndarray, c: float = 1.0, kind: str = "logistic", **params: Any) -> Any:
+    model = new_reranker(c, kind, **params).fit(x, y)
+    # Training-only state (a numpy Generator for feature subsampling): not needed to predict,
+    # and one type fewer for the skops allowlist.
+    if hasattr(model, "_feature_subsample_rng"):
+        del model._feature_subsample_rng
+    return model
 
 
-def model_dict(reranker: Pipeline, prior: dict[str, float], config: dict[str, Any]) -> dict[str, Any]:
+def model_dict(reranker: Any, prior: dict[str, float], config: dict[str, Any]) -> dict[str, Any]:
     """The persisted model: plain values and built-in scikit-learn objects only."""
     ids = sorted(prior)
     return {

@@ -6,6 +6,10 @@ Pure functions (no Prefect) for `skillpulse train` and `skillpulse evaluate`:
   of the TECH and HOUSE *validation* annotations (Decorte et al. 2022) and reports
   RP@1, RP@5, RP@10 and MRR for verbatim matching, untrained TF-IDF retrieval and the
   trained model.
+- ``evaluate_skillspan_spans(shared_dir, ...)`` runs the extraction pipeline (the
+  spaCy matcher, ``doc.spans["skills"]``) on the SkillSpan TECH and HOUSE *dev*
+  sentences and reports span precision, recall and F1 against their gold SKILL and
+  KNOWLEDGE spans, exact and partial (token overlap).
 - ``train_linker(shared_dir, output, ...)`` fits the re-ranker on ESCO itself
   (synthetic sentences with held-out labels) and SkillSpan *train* sentences linked by
   exact label matching, with a popularity prior from the unlabelled rekrute ads, and
@@ -41,7 +45,10 @@ KS = (1, 5, 10)
 MRR_DEPTH = 100
 METHODS = ("verbatim", "tfidf", "model")
 
-# The configuration chosen on the validation splits (see benchmarks/README.md).
+# The shipped configuration (see benchmarks/README.md): residual_weight was chosen on the
+# validation splits in an earlier round; the re-ranker kind ("logistic"; "hgb" is possible,
+# with "hgb_params") and the training data (no in-context sentences) among a few candidates
+# on silver pairs from the SkillSpan dev splits.
 TRAIN_CONFIG: dict[str, Any] = {
     "seed": lk.SEED,
     "n_synthetic": 6000,
@@ -200,6 +207,125 @@ def evaluate_esco_linking(shared_dir: str | Path, model_path: str | Path | None 
     return result
 
 
+# --------------------------------------------------------------------------- extraction spans
+
+
+def read_conll_spans(path: Path) -> list[tuple[list[str], set[tuple[int, int]]]]:
+    """SkillSpan CoNLL → (tokens, gold spans) per sentence.
+
+    Gold spans are token ranges ``(start, end)`` (end exclusive) of the SKILL column
+    and of the KNOWLEDGE column, pooled: the extractor does not tell them apart, and a
+    range tagged both ways counts once. A stray ``I-`` tag opens a span.
+    """
+    out: list[tuple[list[str], set[tuple[int, int]]]] = []
+    rows: list[list[str]] = []
+
+    def flush() -> None:
+        if not rows:
+            return
+        spans: set[tuple[int, int]] = set()
+        for col in (1, 2):
+            start = None
+            for i, row in enumerate(rows):
+                tag = row[col] if len(row) > col else "O"
+                if tag.startswith("B") or (tag.startswith("I") and start is None):
+                    if start is not None:
+                        spans.add((start, i))
+                    start = i
+                elif not tag.startswith("I") and start is not None:
+                    spans.add((start, i))
+                    start = None
+            if start is not None:
+                spans.add((start, len(rows)))
+        out.append(([r[0] for r in rows], spans))
+        rows.clear()
+
+    for line in _need(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            flush()
+        else:
+            rows.append(line.split("\t"))
+    flush()
+    return out
+
+
+def _prf(tp_pred: int, n_pred: int, tp_gold: int, n_gold: int) -> dict[str, float]:
+    p = tp_pred / n_pred if n_pred else 0.0
+    r = tp_gold / n_gold if n_gold else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"P": round(100 * p, 2), "R": round(100 * r, 2), "F1": round(100 * f, 2)}
+
+
+def span_scores(gold: Sequence[set[tuple[int, int]]], predicted: Sequence[set[tuple[int, int]]]
+                ) -> dict[str, Any]:
+    """Micro-averaged span precision, recall and F1 (in %), exact and partial.
+
+    Exact: a predicted span counts when a gold span has the same start and end.
+    Partial: a predicted span counts (for precision) when it shares a token with a gold
+    span, and a gold span counts (for recall) when it shares a token with a predicted one.
+    """
+    n_gold = sum(len(g) for g in gold)
+    n_pred = sum(len(p) for p in predicted)
+    exact = sum(len(g & p) for g, p in zip(gold, predicted, strict=True))
+
+    def overlaps(a: tuple[int, int], others: set[tuple[int, int]]) -> bool:
+        return any(a[0] < b[1] and b[0] < a[1] for b in others)
+
+    part_pred = sum(sum(overlaps(s, g) for s in p) for g, p in zip(gold, predicted, strict=True))
+    part_gold = sum(sum(overlaps(s, p) for s in g) for g, p in zip(gold, predicted, strict=True))
+    return {"gold": n_gold, "predicted": n_pred, "sentences": len(gold),
+            "exact": _prf(exact, n_pred, exact, n_gold), "partial": _prf(part_pred, n_pred, part_gold, n_gold)}
+
+
+def predict_spans(nlp: Any, sentences: Sequence[list[str]], span_key: str = "skills"
+                  ) -> list[set[tuple[int, int]]]:
+    """Token ranges of the pipeline's skill spans, on the given tokens (no re-tokenising)."""
+    from spacy.tokens import Doc
+
+    docs = (Doc(nlp.vocab, words=tokens) for tokens in sentences)
+    return [{(s.start, s.end) for s in doc.spans.get(span_key, [])} for doc in nlp.pipe(docs)]
+
+
+def evaluate_skillspan_spans(shared_dir: str | Path, taxonomies: Iterable[str] | None = None,
+                             subsets: Iterable[str] = SUBSETS) -> dict[str, Any]:
+    """Span P/R/F1 of the extraction pipeline on the SkillSpan TECH and HOUSE dev splits.
+
+    `taxonomies`: taxonomy specs (default: ``builtin`` and the shared ESCO export).
+    Returns ``{"taxonomies": {spec: {"build_s", "subsets": {subset: scores}, "sentences_per_s"}}}``.
+    """
+    from extractors.nlp import build_nlp
+
+    shared = Path(shared_dir)
+    specs = list(taxonomies) if taxonomies is not None else ["builtin", f"esco:{shared / ESCO_DIR}"]
+    data = {s: read_conll_spans(shared / SKILLSPAN_DIR / f"skillspan_{s}_dev.conll") for s in subsets}
+    result: dict[str, Any] = {"taxonomies": {}, "split": "dev"}
+    for spec in specs:
+        t0 = time.perf_counter()
+        nlp = build_nlp("en", spec)
+        entry: dict[str, Any] = {"build_s": round(time.perf_counter() - t0, 1), "subsets": {}}
+        seconds, count = 0.0, 0
+        for subset, rows in data.items():
+            t1 = time.perf_counter()
+            predicted = predict_spans(nlp, [tokens for tokens, _ in rows])
+            seconds += time.perf_counter() - t1
+            count += len(rows)
+            entry["subsets"][subset] = span_scores([g for _, g in rows], predicted)
+        entry["sentences_per_s"] = round(count / seconds, 1) if seconds else None
+        result["taxonomies"][spec] = entry
+    return result
+
+
+def span_rows(result: dict[str, Any]) -> list[list[str]]:
+    """Table rows (taxonomy, subset, gold, predicted, exact P/R/F1, partial P/R/F1) of a span result."""
+    rows = []
+    for spec, entry in result["taxonomies"].items():
+        name = "esco" if spec.startswith("esco:") else spec
+        for subset, m in entry["subsets"].items():
+            rows.append([name, subset.upper(), str(m["gold"]), str(m["predicted"]),
+                         *(f"{m[kind][k]:.1f}" for kind in ("exact", "partial") for k in ("P", "R", "F1"))])
+    return rows
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -272,17 +398,32 @@ def training_data(index: lk.ConceptIndex, shared: Path, config: dict[str, Any]
 def train_linker(shared_dir: str | Path, output: str | Path, config: dict[str, Any] | None = None,
                  evaluate: bool = True) -> dict[str, Any]:
     """Fit the re-ranker, save it (skops) to `output` and its card next to it; return the card."""
-    from extractors.persistence import save_model
-    from flows.link import card_path
-
     shared = Path(shared_dir)
     config = {**TRAIN_CONFIG, **(config or {})}
     t0 = time.perf_counter()
+    x, y, _, prior, about = training_features(shared, config)
+    return fit_and_save(shared, output, x, y, prior, about, config, t0, evaluate)
+
+
+def training_features(shared: Path, config: dict[str, Any]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], dict[str, Any]]:
+    """Feature rows, targets, each row's data source, the prior and the data description."""
     index = lk.ConceptIndex(lk.load_entries(f"esco:{shared / ESCO_DIR}"))
     data, prior, about = training_data(index, shared, config)
-    index = lk.ConceptIndex(index.entries, prior=prior)
-    x, y, _ = lk.featurise(index, data, n_per_score=int(config["n_per_score"]))
-    reranker = lk.fit_reranker(x, y, c=float(config["C"]))
+    index.set_prior(prior)
+    x, y, groups = lk.featurise(index, data, n_per_score=int(config["n_per_score"]))
+    return x, y, np.asarray(data.source)[groups], prior, about
+
+
+def fit_and_save(shared: Path, output: str | Path, x: np.ndarray, y: np.ndarray, prior: dict[str, float],
+                 about: dict[str, Any], config: dict[str, Any], t0: float, evaluate: bool = True
+                 ) -> dict[str, Any]:
+    """Fit the re-ranker on training features, save it and its card (see ``train_linker``)."""
+    from extractors.persistence import save_model
+    from flows.link import card_path
+
+    reranker = lk.fit_reranker(x, y, c=float(config["C"]), kind=str(config.get("reranker", "logistic")),
+                               **dict(config.get("hgb_params") or {}))
     model = lk.model_dict(reranker, prior, config)
     output = Path(output)
     save_model(model, output)
@@ -290,23 +431,48 @@ def train_linker(shared_dir: str | Path, output: str | Path, config: dict[str, A
         "model": output.name,
         "format": lk.MODEL_FORMAT,
         "format_version": lk.MODEL_FORMAT_VERSION,
-        "description": "Re-ranker (StandardScaler + LogisticRegression) over TF-IDF retrieval "
-                       "candidates of taxonomy concepts; the index is rebuilt from the taxonomy.",
+        "description": f"Re-ranker ({_reranker_name(reranker)}) over TF-IDF retrieval candidates of "
+                       "taxonomy concepts, learning a correction to the retrieval score; the index is "
+                       "rebuilt from the taxonomy.",
         "config": config,
         "training_data": about | {"pairs": int(len(y)), "positives": int(y.sum())},
         "features": list(lk.FEATURES),
-        "coefficients": dict(zip(lk.FEATURES, np.round(reranker[-1].coef_[0], 4).tolist(), strict=True)),
+        **_reranker_summary(reranker),
         "train_seconds": round(time.perf_counter() - t0, 1),
         "versions": _versions(),
         "sha256": sha256(output),
         "bytes": output.stat().st_size,
     }
     if evaluate:
-        card["validation_metrics"] = evaluate_esco_linking(shared, output, methods=("model",))
+        card["validation_metrics"] = _portable(evaluate_esco_linking(shared, output, methods=("model",)))
         card["validation_note"] = ("TECH/HOUSE validation splits; used to choose between a few "
                                    "configurations, never for training.")
     card_path(output).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return card
+
+
+def _portable(result: dict[str, Any]) -> dict[str, Any]:
+    """Metrics for a model card: no machine-specific paths (model by file name, taxonomy in the shared folder)."""
+    out = dict(result)
+    if out.get("model") not in (None, "default", "none"):
+        out["model"] = Path(str(out["model"])).name
+    out["taxonomy"] = f"esco:<shared>/{ESCO_DIR.as_posix()}"
+    return out
+
+
+def _reranker_name(reranker: Any) -> str:
+    steps = reranker.steps if hasattr(reranker, "steps") else [(None, reranker)]
+    return " + ".join(type(step).__name__ for _, step in steps)
+
+
+def _reranker_summary(reranker: Any) -> dict[str, Any]:
+    """What the card says about the fitted re-ranker: coefficients, or the boosting size."""
+    if hasattr(reranker, "steps"):
+        return {"coefficients": dict(zip(lk.FEATURES, np.round(reranker[-1].coef_[0], 4).tolist(), strict=True))}
+    return {"boosting": {"n_iter": int(reranker.n_iter_),
+                         "n_leaves": int(sum(p[0].get_n_leaf_nodes() for p in reranker._predictors)),
+                         **{k: v for k, v in reranker.get_params().items()
+                            if k in ("learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")}}}
 
 
 def record_metrics(model_path: str | Path, result: dict[str, Any]) -> None:
@@ -317,7 +483,7 @@ def record_metrics(model_path: str | Path, result: dict[str, Any]) -> None:
     if not path.is_file():
         return
     card = json.loads(path.read_text(encoding="utf-8"))
-    card["validation_metrics"] = result
+    card["validation_metrics"] = _portable(result)
     card["validation_note"] = ("TECH/HOUSE validation splits; used to choose between a few "
                                "configurations, never for training.")
     path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -115,3 +115,25 @@ def test_in_context_replacement_keeps_sentence_and_marks_positives(toy_index: lk
     [text] = data.sentences
     assert text.startswith("You know ") and text.endswith(" well")
     assert len(data.positives[0]) == 2 and len(data.exclude[0]) == 2
+
+
+def test_cover_and_bm25_features(toy_index: lk.ConceptIndex) -> None:
+    [cands] = toy_index.candidates(["Python"], must_include=[[toy_index.position["sql"]]])
+    python, sql = list(cands.concepts).index(toy_index.position["python"]), list(cands.concepts).index(
+        toy_index.position["sql"])
+    f = {name: cands.features[:, i] for i, name in enumerate(lk.FEATURES)}
+    assert f["sent_cover"][python] == pytest.approx(1.0)  # the one sentence word is a Python label
+    assert f["sent_cover"][sql] == 0.0
+    assert f["bm25_doc"][python] == pytest.approx(1.0) and f["bm25_gap"][python] == pytest.approx(0.0)
+    assert f["bm25_doc"][sql] == 0.0 and f["log_rank_bm25"][python] == 0.0
+    assert np.all(f["log_sent_tokens"] == pytest.approx(np.log(2.0)))
+
+
+def test_gradient_boosted_reranker_ranks(toy_index: lk.ConceptIndex) -> None:
+    rng = np.random.default_rng(lk.SEED)
+    x, y, _ = lk.featurise(toy_index, lk.synthetic_esco(toy_index, 120, rng, p_hold=0.3))
+    model = lk.model_dict(lk.fit_reranker(x, y, kind="hgb", max_iter=20), {}, {"residual_weight": 0.05})
+    [ranked] = lk.Linker(model, toy_index).rank(["Good knowledge of MS Excel is required"], top_k=3)
+    assert ranked[0][0] == "ms_excel"
+    with pytest.raises(ValueError, match="unknown re-ranker"):
+        lk.new_reranker(kind="forest")

@@ -79,3 +79,46 @@ def test_saving_refuses_unreviewed_types(tmp_path: Path) -> None:
     with pytest.raises(UntrustedModelError, match="M001"):
         save_model({"m": DecisionTreeClassifier().fit([[0], [1]], [0, 1])}, tmp_path / "t.skops")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def hgb_model() -> dict:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, len(lk.FEATURES)))
+    y = (x[:, 0] + 0.5 * x[:, 3] > 0).astype(int)
+    reranker = lk.fit_reranker(x, y, kind="hgb", max_iter=15)
+    return lk.model_dict(reranker, {"u:a": 2.0}, {"seed": 0, "reranker": "hgb"})
+
+
+def test_gradient_boosted_reranker_loads_through_the_allowlist(hgb_model: dict, tmp_path: Path) -> None:
+    path = save_model(hgb_model, tmp_path / "hgb.skops")
+    assert file_types(path) <= set(TRUSTED_TYPES)
+    assert "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor" in file_types(path)
+    assert "numpy.random._generator.Generator" not in file_types(path)  # training-only state dropped
+    loaded = load_model(path)
+    x = np.random.default_rng(2).normal(size=(7, len(lk.FEATURES)))
+    np.testing.assert_allclose(loaded["reranker"].decision_function(x), hgb_model["reranker"].decision_function(x))
+    assert loaded["reranker"].n_iter_ == 15
+
+
+def test_gradient_boosted_file_with_a_foreign_type_is_refused(hgb_model: dict, tmp_path: Path) -> None:
+    good = save_model(hgb_model, tmp_path / "hgb.skops")
+
+    def swap_tree_type(schema: dict) -> dict:
+        # the trees are declared as a default-trusted scikit-learn type that we never reviewed
+        def walk(node):  # type: ignore[no-untyped-def]
+            if isinstance(node, dict):
+                if node.get("__class__") == "TreePredictor":
+                    node["__class__"], node["__module__"] = "ExtraTreeClassifier", "sklearn.tree._classes"
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+        walk(schema)
+        return schema
+
+    bad = tmp_path / "foreign.skops"
+    _rewrite_schema(good, bad, swap_tree_type)
+    with pytest.raises(UntrustedModelError, match=r"\[M001\].*sklearn\.tree\._classes\.ExtraTreeClassifier"):
+        load_model(bad)
