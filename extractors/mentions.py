@@ -10,30 +10,87 @@ import numpy
 from spacy.attrs import SENT_START
 from spacy.tokens import Doc
 
+from extractors.classifier import SPAN_KEY as COMPETENCE_SPAN_KEY
+from extractors.classifier import model_hash
 from extractors.nlp import get_nlp
 from extractors.spacy_components import SPAN_KEY
 from taxonomy.model import Taxonomy
 
 METHOD_MATCHER = "matcher"
-# The extractor version recorded with every mention: the matcher alone, for now.
-MODEL_VERSION = "matcher-1"
+METHOD_CLASSIFIER = "classifier"
+# A classifier row names no skill concept: its concept_id is this prefix + the competence id.
+COMPETENCE_CONCEPT_PREFIX = "competence:"
+# The extractor version recorded with every mention: the matcher and the classifier model (file hash).
+MODEL_VERSION = f"matcher-1+clf-{model_hash()}"
 
 
 def doc_mentions(doc: Doc, posting_id: str, taxonomy: Taxonomy) -> list[dict[str, Any]]:
     """Mention rows of one processed Doc.
 
     A concept mapped to two competences gives two rows with the same `mention_id`.
+    Then, for each sentence, a ``classifier`` row per competence the competence
+    classifier found there that no matcher row of the same sentence already gives.
     """
     group = doc.spans.get(SPAN_KEY)
-    if not group:
+    found = doc.spans.get(COMPETENCE_SPAN_KEY)
+    if not group and not found:
         return []
     starts = numpy.flatnonzero(doc.to_array(SENT_START) == 1).tolist()
     bounds = starts[1:] + [len(doc)]
     rows: list[dict[str, Any]] = []
+    if group:
+        rows.extend(_matcher_rows(doc, group, posting_id, taxonomy, starts, bounds))
+    if found:
+        given = {(row["sentence_index"], row["competence_id"]) for row in rows}
+        rows.extend(_classifier_rows(doc, found, posting_id, taxonomy, starts, given))
+    return rows
+
+
+def _classifier_rows(doc: Doc, found: Any, posting_id: str, taxonomy: Taxonomy, starts: list[int],
+                     given: set[tuple[int, str]]) -> Iterator[dict[str, Any]]:
+    """Rows for classifier evidence: the sentence is the surface; the concept is the competence itself."""
+    for span, score in zip(found, found.attrs.get("scores", [1.0] * len(found)), strict=True):
+        competence = taxonomy.competences.get(span.label_)
+        index = bisect_right(starts, span.start) - 1
+        if competence is None or (index, competence.id) in given:
+            continue
+        text = span.text
+        start_char = span.start_char + (len(text) - len(text.lstrip()))
+        surface = text.strip()
+        end_char = start_char + len(surface)
+        concept_id = COMPETENCE_CONCEPT_PREFIX + competence.id
+        yield {
+            "mention_id": f"{posting_id}:{start_char}:{end_char}:{concept_id}",
+            "posting_id": posting_id,
+            "sentence_index": index,
+            "sentence": surface,
+            "start_char": start_char,
+            "end_char": end_char,
+            "surface": surface,
+            "concept_id": concept_id,
+            "concept_label": competence.label,
+            "esco_uri": None,
+            "proficiency": None,
+            "competence_id": competence.id,
+            "competence_label": competence.label,
+            "area_id": competence.area,
+            "framework": competence.framework,
+            "method": METHOD_CLASSIFIER,
+            "score": float(score),
+        }
+
+
+def _matcher_rows(doc: Doc, group: Any, posting_id: str, taxonomy: Taxonomy, starts: list[int],
+                  bounds: list[int]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    sentences: dict[int, str] = {}  # sentence text by index: built once, however many mentions it holds
     for span, score in zip(group, group.attrs.get("scores", [1.0] * len(group)), strict=True):
         concept = taxonomy.concepts[span.label_]
         index = bisect_right(starts, span.start) - 1
-        sentence = doc[starts[index]:bounds[index]]
+        sentence = sentences.get(index)
+        if sentence is None:
+            sentence = sentences[index] = doc[starts[index]:bounds[index]].text.strip()
+        surface = span.text
         mention_id = f"{posting_id}:{span.start_char}:{span.end_char}:{concept.id}"
         for competence_id in concept.competences:
             competence = taxonomy.competences[competence_id]
@@ -42,10 +99,10 @@ def doc_mentions(doc: Doc, posting_id: str, taxonomy: Taxonomy) -> list[dict[str
                     "mention_id": mention_id,
                     "posting_id": posting_id,
                     "sentence_index": index,
-                    "sentence": sentence.text.strip(),
+                    "sentence": sentence,
                     "start_char": span.start_char,
                     "end_char": span.end_char,
-                    "surface": span.text,
+                    "surface": surface,
                     "concept_id": concept.id,
                     "concept_label": concept.label,
                     "esco_uri": concept.esco_uri,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import pandas as pd
 import spacy
 from spacy.language import Language
 from spacy.util import load_config, load_model_from_config
 
+import extractors.classifier  # noqa: F401  (registers the competence_classifier factory)
 import extractors.spacy_components  # noqa: F401  (registers the factories)
 
 CONFIG_PATH = Path(__file__).parent / "pipeline.cfg"
@@ -49,3 +51,39 @@ def get_nlp(lang: str, taxonomy_spec: str, taxonomy_version: str) -> Language:
 def load_nlp(path: Path) -> Language:
     """Load a pipeline written with ``nlp.to_disk``."""
     return spacy.load(path)
+
+
+def mention_frame(postings: list[tuple[str, str, str]], taxonomy_spec: str, batch_size: int,
+                  columns: list[str]) -> pd.DataFrame:
+    """Mention rows of (posting_id, text, language) triples, as a frame with `columns`.
+
+    The unit of work of an extract process: it imports no Prefect, builds (once per
+    process) the pipelines it needs and returns plain rows, never Docs.
+    """
+    from extractors.mentions import extract_mentions
+    from taxonomy.load import load_taxonomy
+
+    taxonomy = load_taxonomy(taxonomy_spec)
+    rows = list(extract_mentions(postings, taxonomy, taxonomy_spec, batch_size=batch_size))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def warm_up(languages: list[str], taxonomy_spec: str, hold_seconds: float = 0.0, disable: tuple = ()) -> int:
+    """Build the pipelines of `languages` in this process (a pool worker's start-up); returns its pid.
+
+    `disable` names components to switch off in this process's cached pipelines (benchmarks
+    measure the pipeline with and without one).
+    """
+    import os
+    import time
+
+    from taxonomy.load import load_taxonomy
+
+    version = load_taxonomy(taxonomy_spec).version
+    for lang in languages:
+        nlp = get_nlp(lang, taxonomy_spec, version)
+        for name in disable:
+            if name in nlp.pipe_names:
+                nlp.disable_pipe(name)
+    time.sleep(hold_seconds)
+    return os.getpid()
