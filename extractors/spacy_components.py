@@ -13,8 +13,9 @@ from their type hints.
 
 import json
 import re
+from bisect import bisect_right
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 import numpy
 import simplemma
@@ -22,7 +23,7 @@ from spacy.attrs import IS_SPACE, LOWER, NORM, ORTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, SpanGroup
-from spacy.util import compile_infix_regex, compile_suffix_regex, filter_spans, registry
+from spacy.util import compile_infix_regex, compile_suffix_regex, filter_spans, minibatch, registry
 
 SPAN_KEY = "skills"
 SENTENCE_END = frozenset({".", "!", "?", "…", ";", "•", "·"})
@@ -71,35 +72,58 @@ def make_line_sentencizer(nlp: Language, name: str) -> "LineSentencizer":
 class LineSentencizer:
     """Start a sentence after a line break or sentence-final punctuation.
 
-    Sentence starts are written in one ``Doc.from_array`` call: setting
-    ``token.is_sent_start`` token by token costs O(n) each in spaCy.
+    Works on batches of Docs with numpy: one ``np.unique`` over the batch's ORTH
+    values, a dict lookup per distinct token, and one ``Doc.from_array`` per Doc
+    (setting ``token.is_sent_start`` token by token costs O(n) each in spaCy).
     """
 
     def __init__(self) -> None:
         self._ends: Dict[int, bool] = {}  # orth hash -> ends a sentence (punctuation or a line break)
 
     def __call__(self, doc: Doc) -> Doc:
-        if not len(doc):
-            return doc
+        self._set_starts([doc])
+        return doc
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
+        for batch in minibatch(docs, size=batch_size):
+            self._set_starts(batch)
+            yield from batch
+
+    def _end_flags(self, orths: numpy.ndarray, strings: Any) -> numpy.ndarray:
         ends = self._ends
-        strings = doc.vocab.strings
-        attrs = doc.to_array([ORTH, IS_SPACE]).tolist()
-        starts = numpy.full(len(doc), -1, dtype="int64")
-        prev_end = True
-        for i, (orth, is_space) in enumerate(attrs):
+        unique, inverse = numpy.unique(orths, return_inverse=True)
+        flags = numpy.empty(len(unique), dtype=bool)
+        for j, orth in enumerate(unique.tolist()):
             end = ends.get(orth)
             if end is None:
                 text = strings[orth]
                 end = ends[orth] = text in SENTENCE_END or "\n" in text
-            if is_space:  # white space stays with the sentence before it
-                prev_end = prev_end or end
-                continue
-            if prev_end:
-                starts[i] = 1
-            prev_end = end
-        starts[0] = 1
-        doc.from_array([SENT_START], starts.astype("uint64"))
-        return doc
+            flags[j] = end
+        return flags[inverse.reshape(-1)]
+
+    def _set_starts(self, docs: List[Doc]) -> None:
+        docs = [doc for doc in docs if len(doc)]
+        if not docs:
+            return
+        arrays = [doc.to_array([ORTH, IS_SPACE]) for doc in docs]
+        allends = self._end_flags(numpy.concatenate([a[:, 0] for a in arrays]), docs[0].vocab.strings)
+        offset = 0
+        for doc, array in zip(docs, arrays, strict=True):
+            n = len(doc)
+            ends = allends[offset:offset + n]
+            offset += n
+            # A token that is not white space starts a sentence when the previous such
+            # token, or any white space after it, ends one (white space stays with the
+            # sentence before it).
+            words = numpy.flatnonzero(array[:, 1] == 0)
+            starts = numpy.full(n, -1, dtype="int64")
+            if len(words):
+                counts = numpy.concatenate(([0], numpy.cumsum(ends)))
+                prev, cur = words[:-1], words[1:]
+                starts[cur[counts[cur] > counts[prev]]] = 1
+                starts[words[0]] = 1
+            starts[0] = 1
+            doc.from_array([SENT_START], starts.astype("uint64"))
 
 
 @Language.factory("skill_normalizer", default_config={"lang": "en"})
@@ -116,21 +140,37 @@ class SkillNormalizer:
         self._cache: Dict[int, int] = {}  # hash of the lower form -> hash of the norm
 
     def __call__(self, doc: Doc) -> Doc:
-        if not len(doc):
-            return doc
+        self._set_norms([doc])
+        return doc
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
+        for batch in minibatch(docs, size=batch_size):
+            self._set_norms(batch)
+            yield from batch
+
+    def _set_norms(self, docs: List[Doc]) -> None:
+        """Norms for a batch: one lemma lookup per distinct lower-cased form, then numpy."""
+        docs = [doc for doc in docs if len(doc)]
+        if not docs:
+            return
         cache = self._cache
-        strings = doc.vocab.strings
-        lowers = doc.to_array(LOWER)
-        norms = numpy.empty_like(lowers)
-        for i, key in enumerate(lowers.tolist()):
+        strings = docs[0].vocab.strings
+        arrays = [doc.to_array(LOWER) for doc in docs]
+        unique, inverse = numpy.unique(numpy.concatenate(arrays), return_inverse=True)
+        norms = numpy.empty(len(unique), dtype="uint64")
+        for j, key in enumerate(unique.tolist()):
             norm = cache.get(key)
             if norm is None:
                 if len(cache) > _MAX_CACHE:
                     cache.clear()
                 norm = cache[key] = strings.add(self.norm(strings[key]))
-            norms[i] = norm
-        doc.from_array([NORM], norms)
-        return doc
+            norms[j] = norm
+        allnorms = norms[inverse.reshape(-1)]
+        offset = 0
+        for doc in docs:
+            n = len(doc)
+            doc.from_array([NORM], allnorms[offset:offset + n])
+            offset += n
 
     def norm(self, lower: str) -> str:
         """The normal form of one lower-cased token."""
@@ -144,6 +184,23 @@ class SkillNormalizer:
                 if lower.endswith(suffix) and len(lower) - len(suffix) >= 3:
                     return lower[: -len(suffix)]
         return lemma
+
+
+class _Context:
+    """Sentence bounds and NORM hashes of one Doc, computed once for its ambiguous matches."""
+
+    def __init__(self, doc: Doc) -> None:
+        array = doc.to_array([SENT_START, NORM])
+        self.starts = numpy.flatnonzero(array[:, 0] == 1).tolist() or [0]
+        self.length = len(doc)
+        self.norms = array[:, 1]
+
+    def sentence(self, i: int) -> tuple:
+        """(start, end) token offsets of the sentence holding token i (as ``Span.sent``)."""
+        k = bisect_right(self.starts, i) - 1
+        start = self.starts[k] if k >= 0 else 0
+        end = self.starts[k + 1] if k + 1 < len(self.starts) else self.length
+        return start, end
 
 
 @Language.factory("skill_matcher", default_config={"span_key": SPAN_KEY})
@@ -168,7 +225,8 @@ class SkillMatcher:
         self.matcher = PhraseMatcher(nlp.vocab, attr="NORM")
         self._exact: Dict[str, set] = {}
         self._cased: set = set()
-        self._cues: Dict[str, List[tuple]] = {}
+        self._cues: Dict[str, List[tuple]] = {}  # concept -> context cues, as tuples of NORM hashes
+        self._keys: Dict[int, tuple] = {}  # match id -> (concept id, ambiguous)
 
     def initialize(self, get_examples: Optional[Callable[[], Iterable]] = None, *,
                    nlp: Optional[Language] = None,
@@ -179,21 +237,29 @@ class SkillMatcher:
         """Build the matcher from label entries (see taxonomy.patterns.matcher_labels)."""
         self.entries = list(entries)
         self.matcher = PhraseMatcher(self.nlp.vocab, attr="NORM")
-        self._exact, self._cased, self._cues = {}, set(), {}
+        self._exact, self._cased, self._cues, self._keys = {}, set(), {}, {}
         normalise = self._normaliser()
+        # every label tokenised and normalised in batches (one lemma lookup per distinct word)
+        label_docs = list(self._normalise_all(str(entry["label"]) for entry in self.entries))
         patterns: Dict[str, List[Doc]] = {}
-        for entry in self.entries:
+        for entry, label_doc in zip(self.entries, label_docs, strict=True):
             concept, label = str(entry["concept"]), str(entry["label"])
             key = concept + "~" if entry.get("ambiguous") else concept
-            patterns.setdefault(key, []).append(normalise(self.nlp.make_doc(label)))
+            patterns.setdefault(key, []).append(label_doc)
             self._exact.setdefault(concept, set()).add(" ".join(label.casefold().split()))
             if entry.get("ambiguous") and label != label.lower():
                 self._cased.add(concept)
             if entry.get("context") and concept not in self._cues:
                 cues = [normalise(self.nlp.make_doc(str(c))) for c in entry["context"]]  # type: ignore[union-attr]
-                self._cues[concept] = [tuple(t.norm_ for t in cue) for cue in cues if len(cue)]
+                self._cues[concept] = [tuple(t.norm for t in cue) for cue in cues if len(cue)]
         for key, docs in patterns.items():
             self.matcher.add(key, docs)
+
+    def _normalise_all(self, texts: Iterable[str]) -> Iterator[Doc]:
+        docs = self.nlp.tokenizer.pipe(texts, batch_size=1000)
+        if "skill_normalizer" in self.nlp.pipe_names:
+            return self.nlp.get_pipe("skill_normalizer").pipe(docs, batch_size=1000)
+        return iter(docs)
 
     def _normaliser(self) -> Callable[[Doc], Doc]:
         if "skill_normalizer" in self.nlp.pipe_names:
@@ -201,30 +267,44 @@ class SkillMatcher:
         return lambda doc: doc
 
     def __call__(self, doc: Doc) -> Doc:
-        found: List[Span] = []
-        pending: List[Span] = []
+        strings = self.nlp.vocab.strings
+        keys = self._keys
+        found: List[tuple] = []
+        pending: List[tuple] = []
         for match_id, start, end in self.matcher(doc):
-            key = self.nlp.vocab.strings[match_id]
-            span = Span(doc, start, end, label=key.rstrip("~"))
-            (pending if key.endswith("~") else found).append(span)
-        for span in pending:
-            if self._confirmed(span, found):
-                found.append(span)
-        spans = filter_spans(found)
-        scores = [self._score(span, span in pending) for span in spans]
+            info = keys.get(match_id)
+            if info is None:
+                key = strings[match_id]
+                info = keys[match_id] = (key.rstrip("~"), key.endswith("~"))
+            (pending if info[1] else found).append((start, end, info[0]))
+        if pending:
+            context = _Context(doc)
+            for match in pending:
+                if self._confirmed(doc, match, found, context):
+                    found.append(match)
+        spans = filter_spans([Span(doc, start, end, label=label) for start, end, label in found])
+        ambiguous = set(pending)
+        # (span.text joins the span's few tokens; doc.text would join every token of the Doc)
+        scores = [self._score(span, (span.start, span.end, span.label_) in ambiguous) for span in spans]
         group = SpanGroup(doc, name=self.span_key, spans=spans, attrs={"scores": scores})
         doc.spans[self.span_key] = group
         return doc
 
-    def _confirmed(self, span: Span, unambiguous: List[Span]) -> bool:
-        surface = span.text
-        if span.label_ in self._cased and surface == surface.lower():
-            return False
-        sent = span.sent
-        if any(s.start >= sent.start and s.end <= sent.end and s.label_ != span.label_ for s in unambiguous):
+    def _confirmed(self, doc: Doc, match: tuple, unambiguous: List[tuple], context: "_Context") -> bool:
+        start, end, label = match
+        if label in self._cased:
+            surface = doc[start:end].text
+            if surface == surface.lower():
+                return False
+        sent_start, sent_end = context.sentence(start)
+        if any(s >= sent_start and e <= sent_end and lab != label for s, e, lab in unambiguous):
             return True
-        norms = {t.norm_ for t in sent if not (span.start <= t.i < span.end)}
-        return any(all(n in norms for n in cue) for cue in self._cues.get(span.label_, []))
+        cues = self._cues.get(label)
+        if not cues:
+            return False
+        norms = context.norms
+        present = set(norms[sent_start:start].tolist()) | set(norms[end:sent_end].tolist())
+        return any(all(n in present for n in cue) for cue in cues)
 
     def _score(self, span: Span, in_context: bool) -> float:
         if in_context:

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import datasets, progress
 from flows.demand import compute_demand
 from flows.lock import output_lock
+from flows.runners import check_runner, run_months
 from flows.settings import PipelineSettings, new_run_id
 from taxonomy.load import load_taxonomy
 
@@ -39,19 +40,11 @@ def aggregate_flow(
     """Aggregate demand for the given months (default: every month in postings/)."""
     settings = settings or PipelineSettings()
     run_id = run_id or new_run_id()
-    months = months or [
-        m
-        for m in datasets.partitions(Path(settings.out_dir), "postings")
-        if not settings.months or m in settings.months
-    ]
-    by_month: dict[str, int] = {}
+    check_runner(settings)
+    months = months or datasets.months_for(settings, "postings")
     with output_lock(Path(settings.out_dir), run_id):
-        for i, month in enumerate(months, 1):
-            progress.report("aggregate", f"{month} ({i}/{len(months)} months)")
-            by_month[month] = aggregate_month_task(settings, month, run_id)
-    progress.publish_table(
-        key="skillpulse-aggregate-summary",
-        table=[{"month": m, "demand_rows": n} for m, n in by_month.items()],
-        description=f"Demand rows written by run {run_id}",
+        by_month = run_months("aggregate", aggregate_month_task, settings, months, run_id)
+    progress.publish_month_counts(
+        "skillpulse-aggregate-summary", by_month, "demand_rows", f"Demand rows written by run {run_id}"
     )
     return {"months": months, "demand_rows": sum(by_month.values())}

@@ -29,3 +29,8 @@ def publish_table(key: str, table: list[dict[str, object]], description: str) ->
 
     if FlowRunContext.get() is not None:
         create_table_artifact(key=key, table=table, description=description)
+
+
+def publish_month_counts(key: str, by_month: dict[str, object], column: str, description: str) -> None:
+    """Publish a stage's per-month results ({month: value}) as a two-column table artifact."""
+    publish_table(key=key, table=[{"month": m, column: v} for m, v in by_month.items()], description=description)

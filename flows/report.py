@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import datasets, progress
 from flows.lock import output_lock
 from flows.reporting import proficiency_table, report_tables, write_report
+from flows.runners import run_months
 from flows.settings import PipelineSettings, new_run_id
 from taxonomy.load import load_taxonomy
 
@@ -111,17 +112,9 @@ def report_flow(
     """Write the monthly reports (default: every month in demand/)."""
     settings = settings or PipelineSettings()
     run_id = run_id or new_run_id()
-    months = months or [
-        m for m in datasets.partitions(Path(settings.out_dir), "demand") if not settings.months or m in settings.months
-    ]
-    pages = []
+    months = months or datasets.months_for(settings, "demand")
     with output_lock(Path(settings.out_dir), run_id):
-        for i, month in enumerate(months, 1):
-            progress.report("report", f"{month} ({i}/{len(months)} months)")
-            pages.append(report_month_task(settings, month, run_id))
-    progress.publish_table(
-        key="skillpulse-report-summary",
-        table=[{"month": m, "page": p} for m, p in zip(months, pages, strict=True)],
-        description=f"Reports written by run {run_id}",
-    )
-    return {"months": months, "pages": pages}
+        # reports stay in this process: they are small, and each reads the month before it
+        pages = run_months("report", report_month_task, settings.model_copy(update={"runner": "local"}), months, run_id)
+    progress.publish_month_counts("skillpulse-report-summary", pages, "page", f"Reports written by run {run_id}")
+    return {"months": months, "pages": list(pages.values())}

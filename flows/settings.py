@@ -40,6 +40,18 @@ class PipelineSettings(BaseModel):
         default=False,
         description="ignore the watermarks: read every source whole and replace (not merge) the months written",
     )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="extract processes; 0 = automatic (2 on a machine with 2+ cores when there are enough ads, else 1)",
+    )
+    runner: Literal["local", "dask"] = Field(
+        default="local", description="where per-month tasks run: this process, or a Dask cluster (prefect-dask)"
+    )
+    dask_address: str | None = Field(
+        default=None, description="scheduler of an existing Dask cluster (tcp://host:8786); none = a local cluster"
+    )
 
     @field_validator("months")
     @classmethod
@@ -55,6 +67,11 @@ def configure_environment(verbose: bool = False) -> None:
         # The command line reports errors itself, in one line; Prefect's own console
         # logs (with tracebacks) appear with --verbose.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+
+
+def prefect_server_configured() -> bool:
+    """Whether flows talk to a running Prefect server (PREFECT_API_URL), not a temporary one."""
+    return bool(os.environ.get("PREFECT_API_URL"))
 
 
 def new_run_id() -> str:

@@ -134,3 +134,25 @@ def test_pipeline_publishes_summary_artifacts(sample_run) -> None:  # noqa: ARG0
         artifact = Artifact.get(key)
         assert artifact is not None, key
         assert artifact.data, key
+
+
+def test_stage_artifacts_have_one_row_per_month(sample_run) -> None:
+    import json
+
+    from prefect.artifacts import Artifact
+
+    _, summary = sample_run
+    for key, column in (
+        ("skillpulse-extract-summary", "mention_rows"),
+        ("skillpulse-aggregate-summary", "demand_rows"),
+        ("skillpulse-report-summary", "page"),
+    ):
+        artifact = Artifact.get(key)
+        assert artifact is not None, key
+        rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+        # the latest run of the session wrote it (another test re-runs one month): its months, in order
+        months = [r["month"] for r in rows]
+        assert months and months == sorted(set(months)) and set(months) <= set(summary["months"]), key
+        assert all(r[column] not in (None, "") for r in rows), key
+        if key == "skillpulse-extract-summary":
+            assert all(int(r[column]) > 0 for r in rows)
