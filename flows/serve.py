@@ -63,7 +63,8 @@ def build_deployments(specs: list[DeploymentSpec], settings: dict[str, Any]) -> 
     deployments = []
     for spec in specs:
         params = dict(spec.parameters)
-        params["settings"] = {**(params.get("settings") or {}), **settings}
+        if "settings" in params:  # pipeline flows; train takes its own parameters
+            params["settings"] = {**(params.get("settings") or {}), **settings}
         schedule = Cron(spec.cron, timezone=spec.timezone) if spec.cron else None
         deployments.append(load_flow(spec.entrypoint).to_deployment(
             name=spec.name, parameters=params, schedule=schedule))

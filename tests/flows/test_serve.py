@@ -10,9 +10,11 @@ def test_serve_prefect_yaml_declares_the_schedules() -> None:
     assert specs["ingest-daily"].cron == "0 2 * * *" and specs["extract-daily"].cron == "0 3 * * *"
     assert specs["aggregate-monthly"].cron == "0 5 1 * *" and specs["report-monthly"].cron == "0 6 1 * *"
     assert specs["pipeline-manual"].cron is None
+    assert specs["train-manual"].cron is None and specs["train-manual"].parameters["model"] == "competences"
     for spec in specs.values():
         assert isinstance(load_flow(spec.entrypoint), Flow), spec.entrypoint
-        assert spec.parameters["settings"]["taxonomy"] == "builtin"
+        if spec.name != "train-manual":
+            assert spec.parameters["settings"]["taxonomy"] == "builtin"
 
 
 def test_serve_builds_runner_deployments_with_overrides() -> None:
@@ -27,3 +29,4 @@ def test_serve_builds_runner_deployments_with_overrides() -> None:
     assert ingest.schedules[0].schedule.cron == "0 2 * * *"
     assert ingest.schedules[0].schedule.timezone == "Europe/Kyiv"
     assert not by_name["pipeline-manual"].schedules
+    assert by_name["train-manual"].parameters == {"model": "competences", "shared_dir": "../shared"}
