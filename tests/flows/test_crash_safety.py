@@ -1,15 +1,16 @@
 """Crash safety: a real `skillpulse run` killed at several points, then re-run.
 
-Every run here is a real subprocess (`python -m flows.cli run`) with its own temporary
-Prefect server, on the bundled sample ads. One clean run (the baseline) is made once
-for the module, in the background while the first scenario starts. Scenarios:
+Every run here is a real subprocess (`python -m flows.cli run`) on the bundled sample
+ads, talking to the test session's Prefect server (PREFECT_API_URL), as runs on a deployed
+machine talk to theirs. The clean run they are compared with (the baseline) is the
+session's in-process run of the same pipeline on the same sample (``sample_run``).
+Scenarios:
 
-- killed twice (one output folder): SIGKILL during ingest, as soon as ``postings/``
+- killed three times (one output folder): SIGKILL during ingest, as soon as ``postings/``
   appears (a tight poll catches the partition's ``.part-0.parquet.<pid>.tmp`` file
   while it is written); SIGKILL during extract, while the first ``mentions/`` partition
-  is written (same); then a re-run to completion;
-- terminated (another folder): SIGTERM during the report, as soon as ``reports/``
-  appears; then a re-run;
+  is written (same); SIGTERM (what `kill PID`, systemd or a container stop send) during
+  the report, as soon as ``reports/`` appears; then a re-run to completion;
 - two runs started at once on one fresh folder.
 
 After each kill: every Parquet file is readable and every published partition equals
@@ -19,7 +20,7 @@ equal the baseline's, with no duplicate and no missing row, and runs/ tells the 
 
 Each step is memoised on module-scoped fixtures, so any test can run alone (it runs the
 steps before it). Each run has its own session; after a kill the rest of its process
-group (the temporary Prefect server, orphaned by a SIGKILL) is killed too.
+group, if any, is killed too.
 """
 
 from __future__ import annotations
@@ -61,9 +62,17 @@ EVENT_TIMEOUT = 400   # waiting for a kill point
 
 
 def _env(prefect_home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # always a temporary server
+    from prefect.settings import PREFECT_API_URL
+
+    env = dict(os.environ)
     env |= {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "COLUMNS": "200", "NO_COLOR": "1"}
+    # the session's server (prefect_harness); without one, each run starts a temporary server
+    api_url = PREFECT_API_URL.value()
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    else:
+        env.pop("PREFECT_API_URL", None)
     return env
 
 
@@ -225,18 +234,10 @@ def _lock_owner(root: Path) -> dict[str, object] | None:
 
 
 class Baseline:
-    """The clean run, started at once in the background; `root` waits for it."""
+    """The clean run: the session's in-process pipeline run on the same sample (``sample_run``)."""
 
-    def __init__(self, base: Path) -> None:
-        self.run = Run(base / "out", base / "logs", "baseline").start(base / "prefect-home")
-        self._code: int | None = None
-
-    @property
-    def root(self) -> Path:
-        if self._code is None:
-            self._code = self.run.wait()
-            assert self._code == 0, self.run.stderr[-3000:]
-        return self.run.out
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
 
 @dataclass
@@ -280,8 +281,8 @@ class Scenario:
         return self.final
 
 
-class KilledTwice(Scenario):
-    """SIGKILL during ingest, SIGKILL during extract, then a re-run."""
+class KilledThrice(Scenario):
+    """SIGKILL during ingest, SIGKILL during extract, SIGTERM during the report, then a re-run."""
 
     def ingest(self) -> Step:
         # postings/ appears when the first month's partition folder is made: its
@@ -297,15 +298,8 @@ class KilledTwice(Scenario):
             return _partition_tmp(self.out, "mentions") or bool(datasets.partitions(self.out, "mentions"))
         return self.kill_at("extract", writing_mentions, signal.SIGKILL, "mentions", interval=TIGHT_POLL)
 
-    def complete(self) -> Run:
-        self.extract()
-        return super().complete()
-
-
-class TerminatedInReport(Scenario):
-    """SIGTERM (what `kill PID`, systemd or a container stop send) during the report, then a re-run."""
-
     def report(self) -> Step:
+        self.extract()
         return self.kill_at("report", lambda: (self.out / "reports").exists(), signal.SIGTERM, "mentions")
 
     def complete(self) -> Run:
@@ -314,18 +308,13 @@ class TerminatedInReport(Scenario):
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
-    return Baseline(tmp_path_factory.mktemp("crash-baseline"))
+def baseline(sample_run: tuple[Path, dict[str, object]]) -> Baseline:
+    return Baseline(sample_run[0])
 
 
 @pytest.fixture(scope="module")
-def killed_twice(tmp_path_factory: pytest.TempPathFactory, baseline: Baseline) -> KilledTwice:
-    return KilledTwice(tmp_path_factory.mktemp("crash-killed-twice"))
-
-
-@pytest.fixture(scope="module")
-def terminated(tmp_path_factory: pytest.TempPathFactory, baseline: Baseline) -> TerminatedInReport:
-    return TerminatedInReport(tmp_path_factory.mktemp("crash-terminated"))
+def killed(tmp_path_factory: pytest.TempPathFactory, baseline: Baseline) -> KilledThrice:
+    return KilledThrice(tmp_path_factory.mktemp("crash-killed"))
 
 
 # --------------------------------------------------------------------------- checks
@@ -373,93 +362,99 @@ BUG_RERUN = ("BUG: incremental ingest (flows/ingest.py + flows/watermarks.py, wi
              "so months == [] and it exits 0 without finishing them")
 
 
-# --------------------------------------------------------------------------- killed twice (SIGKILL)
+# ----------------------------------------------------------------------- killed three times (KILL, KILL, TERM)
 
 
-def test_sigkill_during_ingest_leaves_only_whole_partitions(killed_twice: KilledTwice, baseline: Baseline) -> None:
-    step = killed_twice.ingest()
-    _check_after_kill(step, killed_twice.out, baseline)
+def test_sigkill_during_ingest_leaves_only_whole_partitions(killed: KilledThrice, baseline: Baseline) -> None:
+    step = killed.ingest()
+    _check_after_kill(step, killed.out, baseline)
     assert step.code == -signal.SIGKILL
     print(f"\n[crash-safety] ingest kill: temporary file caught: {step.caught_tmp}; left: {step.tmp_after}")
     # the lock of the dead process stays behind (nothing could remove it) ...
     assert step.lock_after is not None and step.lock_after.get("pid") == step.run.proc.pid
     # ... and the run is recorded as running: it never finished
-    runs = _runs(killed_twice.out)
+    runs = _runs(killed.out)
     assert runs["status"].tolist() == ["running"]
     assert runs["run_id"].tolist() == [step.lock_after["run_id"]]
 
 
-def test_sigkill_while_a_mentions_partition_is_written(killed_twice: KilledTwice, baseline: Baseline) -> None:
-    step = killed_twice.extract()
+def test_sigkill_while_a_mentions_partition_is_written(killed: KilledThrice, baseline: Baseline) -> None:
+    step = killed.extract()
     # (b) the stale lock of the first killed run did not block this run: it got as far as extract
-    assert (killed_twice.out / "mentions").exists()
-    _check_after_kill(step, killed_twice.out, baseline)
+    assert (killed.out / "mentions").exists()
+    _check_after_kill(step, killed.out, baseline)
     assert step.code == -signal.SIGKILL
     print(f"\n[crash-safety] extract kill: temporary file caught: {step.caught_tmp}; left: {step.tmp_after}")
     assert step.lock_after is not None and step.lock_after.get("pid") == step.run.proc.pid
 
 
-def test_rerun_after_sigkills_keeps_postings_and_quarantine_whole(killed_twice: KilledTwice,
-                                                                  baseline: Baseline) -> None:
-    killed_twice.complete()
-    _assert_datasets_equal(killed_twice.out, baseline, ("postings", "quarantine"))
-    assert not (killed_twice.out / LOCK_NAME).exists()
-    assert not (killed_twice.out / ".staging").exists()  # the killed ingest's scratch files are cleared
-
-
-def test_rerun_after_sigkills_gives_the_clean_runs_datasets(killed_twice: KilledTwice, baseline: Baseline) -> None:
-    killed_twice.complete()
-    _assert_datasets_equal(killed_twice.out, baseline)
-    _assert_reports_equal(killed_twice.out, baseline)
-
-
-def test_runs_record_the_killed_runs_and_the_rerun(killed_twice: KilledTwice) -> None:
-    killed_twice.complete()
-    runs = _runs(killed_twice.out).sort_values("started_at").reset_index(drop=True)
-    # (d) SIGKILL gives no chance to record anything: the killed runs stay `running`
-    assert runs["status"].tolist() == ["running", "running", "succeeded"], runs[["run_id", "status"]]
-    assert runs["finished_at"].iloc[:2].isna().all() and runs["finished_at"].iloc[2] is not pd.NaT
-
-
-def test_rerun_removes_temporary_files_of_killed_writers(killed_twice: KilledTwice) -> None:
-    left = killed_twice.steps["ingest"].tmp_after if "ingest" in killed_twice.steps else []
-    killed_twice.complete()
-    left = sorted(set(left) | set(killed_twice.extract().tmp_after))
-    if not left:
-        pytest.skip("no kill landed while a partition's temporary file existed")
-    assert [str(p.relative_to(killed_twice.out)) for p in _tmp_files(killed_twice.out)] == []
-
-
-# --------------------------------------------------------------------------- SIGTERM during the report
-
-
-def test_sigterm_during_report(terminated: TerminatedInReport, baseline: Baseline) -> None:
-    step = terminated.report()
-    _check_after_kill(step, terminated.out, baseline)
-    runs = _runs(terminated.out).set_index("run_id")
-    assert len(runs) == 1
+def test_sigterm_during_report(killed: KilledThrice, baseline: Baseline) -> None:
+    step = killed.report()
+    _check_after_kill(step, killed.out, baseline)
+    runs = _runs(killed.out).sort_values("started_at")
+    assert len(runs) == 3  # the two SIGKILLed runs, then this one
     # SIGTERM ends the run either at once (recorded `running`) or through the pipeline's
     # error handling (recorded `failed`, with the error); never `succeeded`
-    row = runs.iloc[0]
+    row = runs.iloc[2]
+    if step.lock_after is not None:  # a lock left behind is the terminated run's own
+        assert step.lock_after["run_id"] == row["run_id"]
     assert row["status"] in ("running", "failed"), row.to_dict()
     if row["status"] == "failed":
         assert row["error"]
     print(f"\n[crash-safety] SIGTERM: exit {step.code}, recorded {row['status']!r}, lock left: "
-          f"{step.lock_after is not None}, temporary Prefect server left running: {step.run.orphans_after_kill}")
+          f"{step.lock_after is not None}, processes left in its group: {step.run.orphans_after_kill}")
 
 
-def test_rerun_after_sigterm_gives_the_clean_runs_datasets(terminated: TerminatedInReport,
+def test_rerun_after_sigkills_keeps_postings_and_quarantine_whole(killed: KilledThrice,
+                                                                  baseline: Baseline) -> None:
+    killed.complete()
+    _assert_datasets_equal(killed.out, baseline, ("postings", "quarantine"))
+    assert not (killed.out / LOCK_NAME).exists()
+    assert not (killed.out / ".staging").exists()  # the killed ingest's scratch files are cleared
+
+
+def test_rerun_after_sigkills_gives_the_clean_runs_datasets(killed: KilledThrice, baseline: Baseline) -> None:
+    killed.complete()
+    _assert_datasets_equal(killed.out, baseline)
+    _assert_reports_equal(killed.out, baseline)
+
+
+def test_runs_record_the_killed_runs_and_the_rerun(killed: KilledThrice) -> None:
+    killed.complete()
+    runs = _runs(killed.out).sort_values("started_at").reset_index(drop=True)
+    statuses = runs["status"].tolist()
+    # (d) SIGKILL gives no chance to record anything: the killed runs stay `running`;
+    # the SIGTERMed one is `running` or `failed` (see test_sigterm_during_report)
+    assert len(statuses) == 4, runs[["run_id", "status"]]
+    assert statuses[:2] == ["running", "running"] and statuses[2] in ("running", "failed")
+    assert statuses[3] == "succeeded"
+    assert runs["finished_at"].iloc[:2].isna().all() and runs["finished_at"].iloc[3] is not pd.NaT
+
+
+def test_rerun_removes_temporary_files_of_killed_writers(killed: KilledThrice) -> None:
+    left = killed.steps["ingest"].tmp_after if "ingest" in killed.steps else []
+    killed.complete()
+    left = sorted(set(left) | set(killed.extract().tmp_after))
+    if not left:
+        pytest.skip("no kill landed while a partition's temporary file existed")
+    assert [str(p.relative_to(killed.out)) for p in _tmp_files(killed.out)] == []
+
+
+# --------------------------------------------------------------------------- the re-run after the SIGTERM
+
+
+def test_rerun_after_sigterm_gives_the_clean_runs_datasets(killed: KilledThrice,
                                                            baseline: Baseline) -> None:
-    terminated.complete()
-    _assert_datasets_equal(terminated.out, baseline)
-    assert not (terminated.out / LOCK_NAME).exists()
-    statuses = _runs(terminated.out).sort_values("started_at")["status"].tolist()
-    assert statuses[-1] == "succeeded" and statuses[0] in ("running", "failed")
+    killed.complete()
+    _assert_datasets_equal(killed.out, baseline)
+    assert not (killed.out / LOCK_NAME).exists()
+    statuses = _runs(killed.out).sort_values("started_at")["status"].tolist()
+    assert statuses[-1] == "succeeded" and statuses[-2] in ("running", "failed")
 
 
-def test_rerun_after_sigterm_writes_every_report(terminated: TerminatedInReport, baseline: Baseline) -> None:
-    terminated.complete()
-    _assert_reports_equal(terminated.out, baseline)
+def test_rerun_after_sigterm_writes_every_report(killed: KilledThrice, baseline: Baseline) -> None:
+    killed.complete()
+    _assert_reports_equal(killed.out, baseline)
 
 
 # --------------------------------------------------------------------------- two runs at once
