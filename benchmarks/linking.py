@@ -1,11 +1,15 @@
 """Linking benchmark: RP@1/5/10 and MRR on the ESCO-linked TECH and HOUSE validation splits.
 
     python benchmarks/linking.py [--shared DIR] [--model PATH|none]
-        [--methods verbatim,tfidf,model] [--json OUT.json]
+        [--methods verbatim,tfidf,model[,embeddings]] [--json OUT.json]
+        [--weights 0,0.25,0.5,1] [--variant label|label_desc|label_alts] [--choose]
     python benchmarks/linking.py --train extractors/data/linker.skops
 
 Prints a Markdown table (the one in benchmarks/README.md, section "Linking").
 `--train PATH` first trains the model (flows.evaluate.train_linker) and writes its card.
+`embeddings` (optional extra skillpulse[embeddings]) re-scores the model's candidates with
+sentence embeddings; `--weights` reports each weight; `--choose` first scores the weights on
+SkillSpan dev silver data (flows.evaluate.evaluate_embedding_weights_dev) and prints that table.
 """
 
 from __future__ import annotations
@@ -19,21 +23,48 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows.evaluate import METHODS, evaluate_esco_linking, record_metrics, train_linker  # noqa: E402
+from flows.evaluate import (  # noqa: E402
+    METHODS,
+    evaluate_embedding_weights_dev,
+    evaluate_esco_linking,
+    record_metrics,
+    train_linker,
+)
 
 NAMES = {"verbatim": "(a) verbatim label matching", "tfidf": "(b) untrained TF-IDF retrieval",
-         "model": "(c) trained re-ranker"}
+         "model": "(c) trained re-ranker", "embeddings": "(d) re-ranker + sentence embeddings"}
+
+
+def method_name(method: str) -> str:
+    if method.startswith("embeddings@"):
+        return f"(d) re-ranker + embeddings, weight {method.split('@', 1)[1]}"
+    return NAMES.get(method, method)
+
+
+def dev_table(result: dict) -> str:
+    lines = [f"Embedding weights on SkillSpan dev silver data (variant {result['variant']}):", "",
+             "| weight | set | sentences | RP@1 | RP@5 | RP@10 | MRR |", "|---:|---|---:|---:|---:|---:|---:|"]
+    for name, by_weight in result["sets"].items():
+        for w, m in by_weight.items():
+            lines.append(f"| {w} | {name} | {m['sentences']} | {m['RP@1']:.1f} | {m['RP@5']:.1f} | "
+                         f"{m['RP@10']:.1f} | {m['MRR']:.1f} |")
+    return "\n".join(lines)
 
 
 def table(result: dict) -> str:
     lines = ["| method | subset | sentences | RP@1 | RP@5 | RP@10 | MRR |", "|---|---|---:|---:|---:|---:|---:|"]
     for subset, by_method in result["subsets"].items():
         for method, m in by_method.items():
-            lines.append(f"| {NAMES.get(method, method)} | {subset.upper()} | {m['sentences']} | "
+            lines.append(f"| {method_name(method)} | {subset.upper()} | {m['sentences']} | "
                          f"{m['RP@1']:.1f} | {m['RP@5']:.1f} | {m['RP@10']:.1f} | {m['MRR']:.1f} |")
     speed = ", ".join(f"{m}: {v} sentences/s" for m, v in result["speed"].items())
     lines.append("")
     lines.append(f"Linking speed (after an index build of {result['index_build_s']} s): {speed}")
+    if "embeddings" in result:
+        e = result["embeddings"]
+        build = e["concept_build"]
+        lines.append(f"Concept embeddings ({e['variant']}): {'read from cache' if build['cached'] else 'computed'} "
+                     f"in {build['seconds']} s ({build['cache']})")
     return "\n".join(lines)
 
 
@@ -42,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", default=os.environ.get("SKILLPULSE_SHARED", str(ROOT.parent / "shared")),
                         help="the shared data folder (holds data/benchmarks, data/taxonomies)")
     parser.add_argument("--model", default=None, help="a skops model file; default: the shipped model")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated: verbatim,tfidf,model")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help="comma-separated: verbatim,tfidf,model,embeddings")
+    parser.add_argument("--weights", default=None, help="embedding weights to report, comma-separated")
+    parser.add_argument("--variant", default=None, help="concept text embedded: label, label_desc, label_alts")
+    parser.add_argument("--choose", action="store_true",
+                        help="first score the --weights on SkillSpan dev silver data (not validation)")
     parser.add_argument("--json", default=None, help="also write the metrics as JSON here")
     parser.add_argument("--train", default=None, metavar="PATH", help="train a model to PATH first, then evaluate it")
     args = parser.parse_args(argv)
@@ -51,7 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         card = train_linker(args.shared, args.train, evaluate=False)
         print(f"trained {args.train} ({card['bytes']} bytes, {card['train_seconds']} s)", file=sys.stderr)
         model = args.train
-    result = evaluate_esco_linking(args.shared, model, methods=[m for m in args.methods.split(",") if m])
+    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    dev = None
+    if args.choose:
+        dev = evaluate_embedding_weights_dev(args.shared, weights or [0.0, 0.25, 0.5, 1.0], model, args.variant)
+        print(dev_table(dev), flush=True)
+        print(flush=True)
+    result = evaluate_esco_linking(args.shared, model, methods=[m for m in args.methods.split(",") if m],
+                                   embedding_weights=weights, embedding_variant=args.variant)
+    if dev is not None:
+        result["embedding_dev"] = dev
     print(table(result))
     if args.train:
         record_metrics(args.train, result)

@@ -172,12 +172,16 @@ def rank_labels(method: str, index: lk.ConceptIndex, sentences: Sequence[str],
 
 
 def evaluate_esco_linking(shared_dir: str | Path, model_path: str | Path | None = None,
-                          methods: Iterable[str] = METHODS, subsets: Iterable[str] = SUBSETS
-                          ) -> dict[str, Any]:
+                          methods: Iterable[str] = METHODS, subsets: Iterable[str] = SUBSETS,
+                          embedding_weights: Sequence[float] | None = None,
+                          embedding_variant: str | None = None) -> dict[str, Any]:
     """RP@1/5/10 and MRR of each method on the TECH and HOUSE validation splits.
 
     Returns ``{"subsets": {subset: {method: metrics}}, "speed": {method: sentences/s},
     "model": path, "taxonomy": ...}``. `model_path` None means the default model.
+    Method ``embeddings`` (optional extra) re-scores the model's candidates with sentence
+    embeddings (``extractors.embeddings``); with several `embedding_weights` each weight
+    is reported as ``embeddings@W``.
     """
     from flows.link import load_model
 
@@ -185,13 +189,18 @@ def evaluate_esco_linking(shared_dir: str | Path, model_path: str | Path | None 
     methods = list(methods)
     esco = shared / ESCO_DIR
     t0 = time.perf_counter()
-    model = load_model(model_path) if "model" in methods else None
+    model = load_model(model_path) if {"model", "embeddings"} & set(methods) else None
     prior = dict(zip(model["prior_ids"], model["prior_counts"], strict=True)) if model else None
     index = lk.ConceptIndex(lk.load_entries(f"esco:{esco}"), prior=prior)
     build_s = time.perf_counter() - t0
     result: dict[str, Any] = {"subsets": {}, "speed": {}, "index_build_s": round(build_s, 1),
                               "model": str(model_path or "default"), "taxonomy": f"esco:{esco}"}
     timing: dict[str, list[float]] = {m: [0.0, 0.0] for m in methods}
+    reranker = None
+    if "embeddings" in methods:
+        reranker = _embedding_reranker(model, index, embedding_variant)
+        result["embeddings"] = {"variant": reranker.variant, "concept_build": reranker.build_info,
+                                "weights": list(embedding_weights or [reranker.weight])}
     for subset in subsets:
         data = read_benchmark(shared / BENCH_DIR / f"{subset}_validation_annotations.csv")
         sentences = [s for s, _ in data]
@@ -199,11 +208,120 @@ def evaluate_esco_linking(shared_dir: str | Path, model_path: str | Path | None 
         result["subsets"][subset] = {}
         for method in methods:
             start = time.perf_counter()
+            if method == "embeddings" and reranker is not None:
+                scored = reranker.scored(sentences)
+                timing[method][0] += time.perf_counter() - start
+                timing[method][1] += len(sentences)
+                for name, w in _weight_names(embedding_weights, reranker.weight):
+                    ranked = [[label for _, label, _ in reranker.top(s, w, MRR_DEPTH)] for s in scored]
+                    result["subsets"][subset][name] = score_rankings(gold, ranked)
+                continue
             ranked = rank_labels(method, index, sentences, model)
             timing[method][0] += time.perf_counter() - start
             timing[method][1] += len(sentences)
             result["subsets"][subset][method] = score_rankings(gold, ranked)
     result["speed"] = {m: round(n / s, 1) if s else None for m, (s, n) in timing.items()}
+    return result
+
+
+def _embedding_reranker(model: dict[str, Any] | None, index: lk.ConceptIndex, variant: str | None = None) -> Any:
+    from extractors import embeddings as em
+
+    return em.EmbeddingReranker(lk.Linker(model, index), variant=variant or em.DEFAULT_VARIANT)
+
+
+def _weight_names(weights: Sequence[float] | None, default: float) -> list[tuple[str, float]]:
+    if not weights:
+        return [("embeddings", default)]
+    return [(f"embeddings@{w:g}", float(w)) for w in weights]
+
+
+def dev_silver(shared_dir: str | Path, index: lk.ConceptIndex, subsets: Iterable[str] = SUBSETS
+               ) -> dict[str, list[tuple[str, set[str]]]]:
+    """Silver linking data from the SkillSpan *dev* splits, for choosing settings off validation.
+
+    A sentence counts when a skill/knowledge span equals one concept's label (exactly or
+    after lemmatising, ``lk.silver_from_spans``); its gold = those concepts' preferred labels.
+    Sentences that also occur in the validation annotations are dropped. Every label stays
+    in the index, so this data favours label matching over paraphrase.
+    """
+    shared = Path(shared_dir)
+    banned = benchmark_sentences(shared)
+    out: dict[str, list[tuple[str, set[str]]]] = {}
+    for subset in subsets:
+        rows = [(s, spans) for s, spans in read_conll(shared / SKILLSPAN_DIR / f"skillspan_{subset}_dev.conll")
+                if " ".join(s.split()) not in banned]
+        data = lk.silver_from_spans(index, rows, np.random.default_rng(lk.SEED), p_hold=0.0)
+        gold: dict[str, set[str]] = {}
+        for sentence, pos in zip(data.sentences, data.positives, strict=True):
+            gold.setdefault(sentence, set()).update(index.entries[c].label for c in pos)
+        out[subset] = list(gold.items())
+    return out
+
+
+def dev_paraphrase(shared_dir: str | Path, index: lk.ConceptIndex, subsets: Iterable[str] = SUBSETS
+                   ) -> list[tuple[str, set[str], set[int]]]:
+    """SkillSpan dev sentences whose span equals an *alternative* label of a concept, with the
+    concept's matching labels hidden from the TF-IDF index: (sentence, gold labels, hidden label rows).
+
+    The concept must then be found from its preferred label (or description), as for a paraphrase:
+    fair to the ``label`` and ``label_desc`` embedding variants (they never embed alternative
+    labels), not to ``label_alts``.
+    """
+    shared = Path(shared_dir)
+    banned = benchmark_sentences(shared)
+    chars, words = lk.exact_label_links(index), lk.exact_label_links(index, words=True)
+    out = []
+    for subset in subsets:
+        for sentence, spans in read_conll(shared / SKILLSPAN_DIR / f"skillspan_{subset}_dev.conll"):
+            if " ".join(sentence.split()) in banned:
+                continue
+            gold: set[str] = set()
+            hide: set[int] = set()
+            for span in spans:
+                c = lk.link_span(span, chars, words)
+                if c is None:
+                    continue
+                key_c, key_w = lk.normalise_chars(span), lk.normalise_words(span)
+                pref = int(index.pref_row[c])
+                rows = {r for r in range(pref, pref + int(index.n_labels[c]))
+                        if index.label_chars[r] == key_c or index.label_words[r] == key_w}
+                if pref in rows:
+                    continue
+                gold.add(index.entries[c].label)
+                hide |= rows
+            if gold:
+                out.append((sentence, gold, hide))
+    return out
+
+
+def evaluate_embedding_weights_dev(shared_dir: str | Path, weights: Sequence[float],
+                                   model_path: str | Path | None = None, variant: str | None = None
+                                   ) -> dict[str, Any]:
+    """RP@k/MRR per embedding weight on SkillSpan dev silver data (never the validation splits).
+
+    Sets: ``tech`` and ``house`` (``dev_silver``: spans equal to a label) and ``paraphrase``
+    (``dev_paraphrase``: spans equal to an alternative label, hidden from TF-IDF). Weight 0 is
+    the linker alone (plus the embedding-retrieved candidates, scored by the linker).
+    """
+    from flows.link import load_model
+
+    shared = Path(shared_dir)
+    model = load_model(model_path)
+    prior = dict(zip(model["prior_ids"], model["prior_counts"], strict=True)) if model else None
+    index = lk.ConceptIndex(lk.load_entries(f"esco:{shared / ESCO_DIR}"), prior=prior)
+    reranker = _embedding_reranker(model, index, variant)
+    sets: dict[str, tuple[list[str], list[set[str]], list[set[int]] | None]] = {
+        name: ([s for s, _ in rows], [g for _, g in rows], None) for name, rows in dev_silver(shared, index).items()}
+    para = dev_paraphrase(shared, index)
+    sets["paraphrase"] = ([s for s, _, _ in para], [g for _, g, _ in para], [h for _, _, h in para])
+    result: dict[str, Any] = {"variant": reranker.variant, "sets": {}}
+    for name, (sentences, gold, hide) in sets.items():
+        scored = reranker.scored(sentences, exclude_labels=[sorted(h) for h in hide] if hide else None)
+        result["sets"][name] = {
+            f"{w:g}": score_rankings(gold, [[label for _, label, _ in reranker.top(s, float(w), MRR_DEPTH)]
+                                            for s in scored])
+            for w in weights}
     return result
 
 

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from extractors import linker as lk
-from extractors.errors import OutputError, SourceError, UntrustedModelError
+from extractors.errors import OutputError, SettingsError, SourceError, UntrustedModelError
 
 DEFAULT_MODEL = Path(lk.__file__).parent / "data" / "linker.skops"
 UNTRAINED = "none"  # model_path value for untrained TF-IDF retrieval
 MAX_REPORTED = 50
 BATCH = 256
+RERANKERS = ("none", "embeddings")
 
 
 def card_path(model_path: str | Path) -> Path:
@@ -77,21 +78,28 @@ def read_texts(path: Path) -> tuple[list[tuple[Any, str]], list[dict[str, Any]],
 
 
 def link_file(input_jsonl: str | Path, output_jsonl: str | Path, taxonomy_spec: str = "builtin",
-              top_k: int = 10, model_path: str | Path | None = None) -> dict[str, Any]:
+              top_k: int = 10, model_path: str | Path | None = None, rerank: str = "none") -> dict[str, Any]:
     """Link every text of `input_jsonl` and write the ranked candidates to `output_jsonl`.
 
     `model_path`: None for the default model, a skops file, or "none" for untrained
-    TF-IDF retrieval. Returns counts (read, linked, bad), the bad lines (at most 50),
-    timings and the model and taxonomy used. The output is written to a temporary file
-    and renamed, so it is complete or absent.
+    TF-IDF retrieval. `rerank`: "none", or "embeddings" to re-score the candidates with
+    sentence embeddings (``extractors.embeddings``; optional extra). Returns counts (read,
+    linked, bad), the bad lines (at most 50), timings and the model and taxonomy used. The
+    output is written to a temporary file and renamed, so it is complete or absent.
     """
     if top_k < 1:
         raise SourceError(f"[S002] --top-k must be at least 1, not {top_k}")
+    if rerank not in RERANKERS:
+        raise SettingsError(f"[S011] unknown --rerank {rerank!r}: use one of {', '.join(RERANKERS)}")
     inp, out = Path(input_jsonl), Path(output_jsonl)
     records, bad, read = read_texts(inp)
     model = load_model(model_path)
     t0 = time.perf_counter()
-    linker = lk.Linker.build(model, taxonomy_spec)
+    linker: Any = lk.Linker.build(model, taxonomy_spec)
+    if rerank == "embeddings":
+        from extractors.embeddings import EmbeddingReranker
+
+        linker = EmbeddingReranker(linker)
     build_s = time.perf_counter() - t0
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     t1 = time.perf_counter()
@@ -121,6 +129,7 @@ def link_file(input_jsonl: str | Path, output_jsonl: str | Path, taxonomy_spec: 
         "output": str(out),
         "model": UNTRAINED if model is None else str(model_path or DEFAULT_MODEL),
         "taxonomy": taxonomy_spec,
+        "rerank": rerank,
         "concepts": len(linker.index),
         "index_seconds": round(build_s, 2),
         "link_seconds": round(link_s, 2),

