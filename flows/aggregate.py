@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import datasets, progress
+from flows import datasets, progress, storage
 from flows.demand import compute_demand
 from flows.lock import output_lock
 from flows.runners import check_runner, run_months
@@ -19,7 +18,7 @@ from taxonomy.load import load_taxonomy
 @task(name="aggregate-month", cache_policy=NO_CACHE)
 def aggregate_month_task(settings: PipelineSettings, month: str, run_id: str) -> int:
     """Compute one month's demand and replace its demand partition."""
-    root = Path(settings.out_dir)
+    root = storage.root(settings.out_dir)
     taxonomy = load_taxonomy(settings.taxonomy)
     postings = datasets.read_partition(
         root, "postings", month, columns=["posting_id", "country", "region", "occupation", "duplicate_of"]
@@ -42,7 +41,7 @@ def aggregate_flow(
     run_id = run_id or new_run_id()
     check_runner(settings)
     months = months or datasets.months_for(settings, "postings")
-    with output_lock(Path(settings.out_dir), run_id):
+    with output_lock(storage.root(settings.out_dir), run_id):
         by_month = run_months("aggregate", aggregate_month_task, settings, months, run_id)
     progress.publish_month_counts(
         "skillpulse-aggregate-summary", by_month, "demand_rows", f"Demand rows written by run {run_id}"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from flows import datasets
+from extractors.errors import SettingsError
+from flows import datasets, storage
 from flows.settings import PipelineSettings
 from flows.sources import check_source, load_sources
 from taxonomy.load import load_taxonomy
@@ -20,4 +19,7 @@ def preflight(settings: PipelineSettings, *, need_taxonomy: bool = True) -> None
         check_source(source)
     if need_taxonomy:
         load_taxonomy(settings.taxonomy)
-    datasets.ensure_writable(Path(settings.out_dir))
+    datasets.ensure_writable(storage.root(settings.out_dir))
+    if settings.runner == "dask" and settings.out_dir.startswith("memory://"):
+        raise SettingsError(f"[O004] --runner dask cannot write to {settings.out_dir}: a memory:// root lives in one "
+                            "process; use a folder, s3:// or gs://")

@@ -41,7 +41,16 @@ SourceOpt = Annotated[
         help="Sources file (YAML/TOML) or one JSONL/CSV/Parquet file. Default: the bundled sample ads.",
     ),
 ]
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder for the datasets and reports.")]
+OutOpt = Annotated[
+    str,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="DIR|URL",
+        help="Output folder for the datasets and reports, or an fsspec URL: memory://PATH, "
+        "s3://BUCKET/PATH (needs 'pip install s3fs'), gs://BUCKET/PATH (needs 'pip install gcsfs').",
+    ),
+]
 TaxOpt = Annotated[
     str, typer.Option("--taxonomy", "-t", help="'builtin', 'esco:DIR', a taxonomy folder or a concepts CSV.")
 ]
@@ -54,6 +63,16 @@ RefreshOpt = Annotated[
 ]
 LangOpt = Annotated[str, typer.Option("--lang", "-l", help="Language of the report: en, ru, uk or ro.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines.")]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", "-w", help="Extract processes; 0 = automatic (2 on 2+ cores for 50,000+ ads).")
+]
+RunnerOpt = Annotated[
+    str, typer.Option("--runner", help="Run the per-month tasks here ('local') or on a Dask cluster ('dask').")
+]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option("--dask-address", help="Dask scheduler (tcp://host:8786) for --runner dask; none = a local cluster."),
+]
 
 
 def _months(values: list[str] | None) -> tuple[str, ...]:
@@ -61,7 +80,10 @@ def _months(values: list[str] | None) -> tuple[str, ...]:
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]skillpulse: error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # escape: a message may hold brackets ("install skillpulse[embeddings]") that are not markup.
+    err_console.print(f"[bold red]skillpulse: error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -92,20 +114,27 @@ def _user_errors() -> Iterator[None]:
 
 def _settings(
     source: str | None,
-    out: Path,
+    out: str | Path,
     taxonomy: str,
     months: list[str] | None,
     lang: str = "en",
     full_refresh: bool = False,
+    **scale: Any,
 ) -> PipelineSettings:
-    return PipelineSettings(
+    settings = PipelineSettings(
         source=source,
         out_dir=str(out),
         taxonomy=taxonomy,
         months=_months(months),
         report_lang=lang,  # type: ignore[arg-type]
         full_refresh=full_refresh,
+        **scale,  # workers, runner, dask_address
     )
+    if "runner" in scale:
+        from flows.runners import check_runner
+
+        check_runner(settings)
+    return settings
 
 
 def _locked(settings: PipelineSettings, body: Callable[[str], Any]) -> Any:
@@ -118,7 +147,7 @@ def _locked(settings: PipelineSettings, body: Callable[[str], Any]) -> Any:
     from flows.settings import new_run_id
 
     run_id = new_run_id()
-    with output_lock(Path(settings.out_dir), run_id):
+    with output_lock(settings.out_dir, run_id):
         return body(run_id)
 
 
@@ -153,11 +182,14 @@ def _run_stage(title: str, body: Callable[[], Any], verbose: bool) -> Any:
 @app.command()
 def run(
     source: SourceOpt = None,
-    out: OutOpt = Path("skillpulse-data"),
+    out: OutOpt = "skillpulse-data",
     taxonomy: TaxOpt = "builtin",
     months: MonthsOpt = None,
     lang: LangOpt = "en",
     full_refresh: RefreshOpt = False,
+    workers: WorkersOpt = 0,
+    runner: RunnerOpt = "local",
+    dask_address: DaskOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the whole pipeline (ingest, extract, aggregate, report) as Prefect flows.
@@ -166,7 +198,9 @@ def run(
     """
 
     def body() -> dict[str, Any]:
-        settings = _settings(source, out, taxonomy, months, lang, full_refresh)
+        settings = _settings(
+            source, out, taxonomy, months, lang, full_refresh, workers=workers, runner=runner, dask_address=dask_address
+        )
         from flows.checks import preflight
 
         preflight(settings)
@@ -202,7 +236,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @app.command()
 def ingest(
     source: SourceOpt = None,
-    out: OutOpt = Path("skillpulse-data"),
+    out: OutOpt = "skillpulse-data",
     months: MonthsOpt = None,
     full_refresh: RefreshOpt = False,
     verbose: VerboseOpt = False,
@@ -228,7 +262,9 @@ def _run_on_output(name: str, module: str, flow_name: str, settings_args: dict[s
 
 
         settings = _settings(None, **settings_args)
-        if not (Path(settings.out_dir) / "postings").is_dir():
+        from flows import storage
+
+        if not (storage.root(settings.out_dir) / "postings").is_dir():
             raise SkillpulseError(f"[O002] {settings.out_dir} has no postings/: run 'skillpulse ingest' first")
         stage = getattr(importlib.import_module(module), flow_name)
         return _locked(settings, lambda run_id: stage(settings, run_id))
@@ -239,33 +275,42 @@ def _run_on_output(name: str, module: str, flow_name: str, settings_args: dict[s
 
 @app.command()
 def extract(
-    out: OutOpt = Path("skillpulse-data"),
+    out: OutOpt = "skillpulse-data",
     taxonomy: TaxOpt = "builtin",
     months: MonthsOpt = None,
+    workers: WorkersOpt = 0,
+    runner: RunnerOpt = "local",
+    dask_address: DaskOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Find skill mentions in postings/ and write mentions/."""
+    scale = {"workers": workers, "runner": runner, "dask_address": dask_address}
     _run_on_output(
-        "extract", "flows.extract", "extract_flow", {"out": out, "taxonomy": taxonomy, "months": months}, verbose
+        "extract", "flows.extract", "extract_flow", {"out": out, "taxonomy": taxonomy, "months": months, **scale},
+        verbose,
     )
 
 
 @app.command()
 def aggregate(
-    out: OutOpt = Path("skillpulse-data"),
+    out: OutOpt = "skillpulse-data",
     taxonomy: TaxOpt = "builtin",
     months: MonthsOpt = None,
+    runner: RunnerOpt = "local",
+    dask_address: DaskOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Count demand from postings/ and mentions/ into demand/."""
+    scale = {"runner": runner, "dask_address": dask_address}
     _run_on_output(
-        "aggregate", "flows.aggregate", "aggregate_flow", {"out": out, "taxonomy": taxonomy, "months": months}, verbose
+        "aggregate", "flows.aggregate", "aggregate_flow", {"out": out, "taxonomy": taxonomy, "months": months, **scale},
+        verbose,
     )
 
 
 @app.command()
 def report(
-    out: OutOpt = Path("skillpulse-data"),
+    out: OutOpt = "skillpulse-data",
     taxonomy: TaxOpt = "builtin",
     months: MonthsOpt = None,
     lang: LangOpt = "en",
@@ -284,7 +329,7 @@ def report(
 @app.command()
 def serve(
     source: SourceOpt = None,
-    out: OutOpt = Path("skillpulse-data"),
+    out: OutOpt = "skillpulse-data",
     taxonomy: TaxOpt = "builtin",
     port: Annotated[
         int, typer.Option(help="Port of the Prefect server started when PREFECT_API_URL is not set.")
@@ -298,6 +343,7 @@ def serve(
     import os
 
     from flows import serve as serving
+    from flows import storage
 
     configure_environment(verbose)
     server = None
@@ -311,7 +357,7 @@ def serve(
             console.print(f"Prefect UI: {url.removesuffix('/api')}")
         overrides = {
             "source": settings.source,
-            "out_dir": str(Path(settings.out_dir).resolve()),
+            "out_dir": str(storage.root(settings.out_dir).resolve()),
             "taxonomy": settings.taxonomy,
         }
         try:
@@ -339,6 +385,11 @@ def link(
         str | None,
         typer.Option(help="A linker model (.skops); 'none' = untrained TF-IDF retrieval. Default: the shipped model."),
     ] = None,
+    rerank: Annotated[
+        str,
+        typer.Option(help="'none', or 'embeddings': re-score with sentence embeddings "
+                     "(extra skillpulse\\[embeddings])."),
+    ] = "none",
 ) -> None:
     """Rank taxonomy concepts for each text: {"id", "candidates": [{"concept_id", "label", "score"}]}.
 
@@ -347,7 +398,7 @@ def link(
     from flows.link import link_file
 
     with _user_errors():
-        stats = link_file(input, output, taxonomy, top_k, model)
+        stats = link_file(input, output, taxonomy, top_k, model, rerank=rerank)
     console.print(
         f"linked {stats['linked']} of {stats['read']} texts ({stats['bad']} bad lines) to {output} "
         f"at {stats['texts_per_second']} texts/s (index built in {stats['index_seconds']} s)"
@@ -361,12 +412,32 @@ def evaluate(
     shared: SharedOpt = Path("../shared"),
     model: Annotated[str | None, typer.Option(help="Linker model to evaluate (default: the shipped one).")] = None,
     methods: Annotated[str, typer.Option(help="Comma-separated: verbatim, tfidf, model.")] = "verbatim,tfidf,model",
+    embeddings: Annotated[
+        bool, typer.Option("--embeddings",
+                           help="Also: the model + sentence embeddings (extra skillpulse\\[embeddings]).")
+    ] = False,
+    competences: Annotated[
+        bool, typer.Option("--competences", help="Instead: competence P/R/F1 of matcher, classifier and both.")
+    ] = False,
+    spans: Annotated[
+        bool, typer.Option("--spans/--no-spans", help="Also: skill-span P/R/F1 on the SkillSpan dev splits.")
+    ] = True,
 ) -> None:
-    """RP@1/5/10 and MRR on the ESCO-linked TECH and HOUSE validation splits, with the full ESCO taxonomy."""
-    from flows.evaluate import evaluate_esco_linking
+    """RP@1/5/10 and MRR on the ESCO-linked TECH and HOUSE validation splits, with the full ESCO taxonomy.
 
+    With --spans (the default), also the extractor's skill spans against the SkillSpan TECH and HOUSE
+    dev gold spans (exact and token-overlap precision, recall, F1; builtin and ESCO taxonomies).
+    """
+    from flows.evaluate import evaluate_esco_linking, evaluate_skillspan_spans, span_rows
+
+    if competences:  # competence P/R/F1 on the competence-sentences test split (threshold chosen on dev)
+        _print_competences()
+        return
     with _user_errors():
-        result = evaluate_esco_linking(shared, model, methods=[m.strip() for m in methods.split(",") if m.strip()])
+        chosen = [m.strip() for m in methods.split(",") if m.strip()]
+        if embeddings and "embeddings" not in chosen:
+            chosen.append("embeddings")
+        result = evaluate_esco_linking(shared, model, methods=chosen)
     table = Table(title="ESCO linking (validation splits)", title_justify="left")
     for col in ("method", "subset", "sentences", "RP@1", "RP@5", "RP@10", "MRR"):
         table.add_column(col, justify="left" if col in ("method", "subset") else "right")
@@ -377,6 +448,30 @@ def evaluate(
             )
     console.print(table)
     console.print(f"speed (sentences/s): {result['speed']}; index built in {result['index_build_s']} s")
+    if spans:
+        with _user_errors():
+            span_result = evaluate_skillspan_spans(shared)
+        span_table = Table(title="Skill spans (SkillSpan dev splits; P/R/F1 %)", title_justify="left")
+        for col in ("taxonomy", "subset", "gold", "predicted", "exact P", "exact R", "exact F1",
+                    "partial P", "partial R", "partial F1"):
+            span_table.add_column(col, justify="left" if col in ("taxonomy", "subset") else "right")
+        for row in span_rows(span_result):
+            span_table.add_row(*row)
+        console.print(span_table)
+
+
+def _print_competences() -> None:
+    from flows.competence_eval import evaluate_competences, table_rows
+
+    with _user_errors():
+        result = evaluate_competences()
+    table = Table(title=f"Competences ({result['split']} split, threshold {result['threshold']}; micro %)",
+                  title_justify="left")
+    for col in ("method", "group", "sentences", "P", "R", "F1", "TP", "FP", "FN"):
+        table.add_column(col, justify="left" if col in ("method", "group") else "right")
+    for row in table_rows(result):
+        table.add_row(*row)
+    console.print(table)
 
 
 @app.command()
@@ -388,11 +483,28 @@ def train(
     no_evaluate: Annotated[
         bool, typer.Option("--no-evaluate", help="Skip the validation metrics in the card.")
     ] = False,
+    model: Annotated[
+        str, typer.Option("--model", help="'linker' (the re-ranker) or 'competences' (the competence classifier).")
+    ] = "linker",
 ) -> None:
-    """Train the linker's re-ranker reproducibly (fixed seeds) and write it with skops plus a model card."""
+    """Train the linker's re-ranker (or --model competences: the competence classifier) reproducibly.
+
+    Fixed seeds; the model is written with skops plus a model card beside it.
+    """
     from flows.evaluate import train_linker
     from flows.link import DEFAULT_MODEL
 
+    if model == "competences":
+        from extractors.classifier import MODEL_PATH, train_competence_classifier
+
+        with _user_errors():
+            card = train_competence_classifier(shared if shared.is_dir() else None, output or MODEL_PATH)
+        used = "with" if card["training_data"]["used_shared_folder"] else "without"
+        console.print(f"wrote {output or MODEL_PATH} ({card['bytes']} bytes, {card['train_seconds']} s, "
+                      f"{used} the shared folder); card beside it")
+        return
+    if model != "linker":
+        _fail(f"unknown --model {model!r}: use 'linker' or 'competences'")
     with _user_errors():
         card = train_linker(shared, output or DEFAULT_MODEL, evaluate=not no_evaluate)
     console.print(f"wrote {output or DEFAULT_MODEL} ({card['bytes']} bytes, {card['train_seconds']} s); card beside it")

@@ -18,15 +18,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from extractors.errors import OutputError
+from flows import storage
 
 SCHEMA_VERSION = "1"
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -144,15 +143,15 @@ def check_month(month: str) -> str:
     return month
 
 
-def _partition_dir(root: Path, dataset: str, value: str) -> Path:
+def _partition_dir(root: storage.Location, dataset: str, value: str) -> storage.Location:
     if not _PART_VALUE.match(value) or value.startswith("."):
         raise ValueError(f"unsafe partition value {value!r} for {dataset}")
-    return Path(root) / dataset / f"{PARTITION_KEY[dataset]}={value}"
+    return storage.root(root) / dataset / f"{PARTITION_KEY[dataset]}={value}"
 
 
-def ensure_writable(root: Path) -> None:
+def ensure_writable(root: str | storage.Location) -> None:
     """Create the output root or raise OutputError naming the path and the problem."""
-    root = Path(root)
+    root = storage.root(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
         probe = root / f".write-probe-{os.getpid()}"
@@ -169,14 +168,14 @@ def to_table(rows: pd.DataFrame | Iterable[dict[str, Any]], schema: pa.Schema) -
     return pa.Table.from_pylist(list(rows), schema=schema)
 
 
-def _atomic_write(table: pa.Table, path: Path) -> None:
+def _atomic_write(table: pa.Table, path: storage.Location) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    storage.write_parquet(table, tmp, compression="zstd")
+    storage.replace(tmp, path)
 
 
-def write_partition(root: Path, dataset: str, value: str, table: pa.Table) -> Path:
+def write_partition(root: storage.Location, dataset: str, value: str, table: pa.Table) -> storage.Location:
     """Replace one partition (a month, or a source for quarantine) with `table`."""
     schema = SCHEMAS[dataset]
     if not table.schema.equals(schema, check_metadata=False):
@@ -189,13 +188,13 @@ def write_partition(root: Path, dataset: str, value: str, table: pa.Table) -> Pa
     return target
 
 
-def partition_file(root: Path, dataset: str, value: str) -> Path:
+def partition_file(root: storage.Location, dataset: str, value: str) -> storage.Location:
     """The file of one partition (it may not exist)."""
     return _partition_dir(root, dataset, value) / "part-0.parquet"
 
 
-def write_partition_streamed(root: Path, dataset: str, value: str, tables: Iterable[pa.Table],
-                             row_group_rows: int | None = None) -> Path:
+def write_partition_streamed(root: storage.Location, dataset: str, value: str, tables: Iterable[pa.Table],
+                             row_group_rows: int | None = None) -> storage.Location:
     """Replace one partition with the rows of `tables`, written as they come (row groups of at most `row_group_rows`).
 
     Like `write_partition`, atomic: the file is written beside the old one and renamed
@@ -207,7 +206,7 @@ def write_partition_streamed(root: Path, dataset: str, value: str, tables: Itera
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        with storage.parquet_writer(tmp, schema, compression="zstd") as writer:
             for table in tables:
                 if not table.schema.equals(schema, check_metadata=False):
                     table = table.cast(schema)
@@ -215,14 +214,14 @@ def write_partition_streamed(root: Path, dataset: str, value: str, tables: Itera
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, target)
+    storage.replace(tmp, target)
     for other in target.parent.glob("*.parquet"):
         if other != target:
             other.unlink()
     return target
 
 
-def delete_partition(root: Path, dataset: str, value: str) -> None:
+def delete_partition(root: storage.Location, dataset: str, value: str) -> None:
     """Remove a partition that a re-run no longer produces (e.g. a month with no rows)."""
     folder = _partition_dir(root, dataset, value)
     if folder.exists():
@@ -231,66 +230,68 @@ def delete_partition(root: Path, dataset: str, value: str) -> None:
         folder.rmdir()
 
 
-def partitions(root: Path, dataset: str) -> list[str]:
+def partitions(root: storage.Location, dataset: str) -> list[str]:
     """Values of the partitions present, sorted (months or source names)."""
-    folder = Path(root) / dataset
+    folder = storage.root(root) / dataset
     key = PARTITION_KEY[dataset] + "="
     if not folder.is_dir():
         return []
     return sorted(p.name[len(key):] for p in folder.iterdir() if p.name.startswith(key) and any(p.glob("*.parquet")))
 
 
-def read_partition(root: Path, dataset: str, value: str, columns: list[str] | None = None) -> pd.DataFrame:
+def read_partition(root: storage.Location, dataset: str, value: str, columns: list[str] | None = None) -> pd.DataFrame:
     """One partition as a DataFrame with the dataset's schema (empty if absent)."""
     schema = SCHEMAS[dataset]
     target = _partition_dir(root, dataset, value) / "part-0.parquet"
     if not target.exists():
         table = schema.empty_table()
     else:
-        table = pq.read_table(target, schema=schema)
+        table = storage.read_parquet(target, schema=schema)
     if columns:
         table = table.select(columns)
     return table.to_pandas()
 
 
-def read_dataset(root: Path, dataset: str, columns: list[str] | None = None) -> pd.DataFrame:
+def read_dataset(root: storage.Location, dataset: str, columns: list[str] | None = None) -> pd.DataFrame:
     """A whole dataset with its partition column, as researchers would read it."""
-    folder = Path(root) / dataset
+    folder = storage.root(root) / dataset
     schema = SCHEMAS[dataset]
     if dataset == "runs":
-        files = sorted(folder.glob("run-*.parquet")) if folder.is_dir() else []
+        files = storage.glob(folder, "run-*.parquet") if folder.is_dir() else []
         if not files:
             return schema.empty_table().to_pandas()
-        return pa.concat_tables([pq.read_table(f, schema=schema) for f in files]).to_pandas()
+        return pa.concat_tables([storage.read_parquet(f, schema=schema) for f in files]).to_pandas()
     key = PARTITION_KEY[dataset]
     part_schema = pa.schema([pa.field(key, pa.string())])
     if not partitions(root, dataset):
         return schema.empty_table().append_column(key, pa.array([], pa.string())).to_pandas()
-    data = ds.dataset(str(folder), format="parquet", partitioning=ds.partitioning(part_schema, flavor="hive"),
+    where, filesystem = storage.arrow(folder)
+    data = ds.dataset(where, filesystem=filesystem, format="parquet",
+                      partitioning=ds.partitioning(part_schema, flavor="hive"),
                       schema=pa.unify_schemas([schema, part_schema]))
     return data.to_table(columns=columns).to_pandas()
 
 
-def write_run(root: Path, row: dict[str, Any]) -> Path:
+def write_run(root: storage.Location, row: dict[str, Any]) -> storage.Location:
     """Write (or rewrite, as the run's state changes) the run's row in runs/."""
     if not _PART_VALUE.match(str(row["run_id"])):
         raise ValueError(f"unsafe run id {row['run_id']!r}")
-    target = Path(root) / "runs" / f"run-{row['run_id']}.parquet"
+    target = storage.root(root) / "runs" / f"run-{row['run_id']}.parquet"
     _atomic_write(to_table([row], RUNS), target)
     return target
 
 
-def _mtime(path: Path) -> float | None:
-    return path.stat().st_mtime if path.exists() else None
+def _mtime(path: storage.Location) -> float | None:
+    return storage.mtime(path)
 
 
-def stale_months(root: Path) -> list[str]:
+def stale_months(root: storage.Location) -> list[str]:
     """Months whose mentions, demand or report are missing or older than their input.
 
     A run that was killed after ingest leaves such months behind; the next run
     completes them even when it reads nothing new.
     """
-    root = Path(root)
+    root = storage.root(root)
     stale = []
     for month in partitions(root, "postings"):
         chain = [
@@ -305,11 +306,11 @@ def stale_months(root: Path) -> list[str]:
     return stale
 
 
-def remove_leftovers(root: Path) -> int:
+def remove_leftovers(root: storage.Location) -> int:
     """Delete temporary files of writes that a killed run left (never read by anyone)."""
     removed = 0
     for name in ("postings", "mentions", "demand", "quarantine", "runs"):
-        folder = Path(root) / name
+        folder = storage.root(root) / name
         if folder.is_dir():
             for tmp in folder.rglob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
@@ -320,10 +321,10 @@ def remove_leftovers(root: Path) -> int:
 def months_for(settings: Any, dataset: str) -> list[str]:
     """The months of `dataset` under ``settings.out_dir``, only ``settings.months`` when that is set."""
     wanted = set(settings.months)
-    return [m for m in partitions(Path(settings.out_dir), dataset) if not wanted or m in wanted]
+    return [m for m in partitions(storage.root(settings.out_dir), dataset) if not wanted or m in wanted]
 
 
-def partition_rows(root: Path, dataset: str, value: str) -> int:
+def partition_rows(root: storage.Location, dataset: str, value: str) -> int:
     """Rows in one partition, from the Parquet footer (0 when it does not exist)."""
     path = _partition_dir(root, dataset, value) / "part-0.parquet"
-    return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+    return storage.parquet_file(path).metadata.num_rows if path.exists() else 0

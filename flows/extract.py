@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from itertools import repeat
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from extractors.mentions import MODEL_VERSION
 from extractors.nlp import mention_frame
-from flows import datasets, progress
+from flows import datasets, progress, storage
 from flows.lock import output_lock
 from flows.runners import check_runner, run_months
 from flows.settings import PipelineSettings, new_run_id
@@ -94,7 +93,7 @@ def month_mentions(
 @task(name="extract-month", cache_policy=NO_CACHE)
 def extract_month_task(settings: PipelineSettings, month: str, run_id: str) -> int:
     """Extract one month's mentions and replace its mentions partition."""
-    root = Path(settings.out_dir)
+    root = storage.root(settings.out_dir)
     postings = datasets.read_partition(
         root, "postings", month, columns=["posting_id", "text", "language", "duplicate_of"]
     )
@@ -113,7 +112,7 @@ def extract_flow(
     run_id = run_id or new_run_id()
     check_runner(settings)
     load_taxonomy(settings.taxonomy)  # fail early, with a clear message, on a bad taxonomy
-    root = Path(settings.out_dir)
+    root = storage.root(settings.out_dir)
     months = months or datasets.months_for(settings, "postings")
     workers = resolve_workers(settings, sum(datasets.partition_rows(root, "postings", m) for m in months))
     with output_lock(root, run_id), extract_pool(workers):

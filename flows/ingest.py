@@ -7,7 +7,8 @@ Memory stays flat however many records a run reads:
 
 1. **stage** — records are read one at a time and normalised; postings are buffered
    in small batches and spilled to one staging Parquet file per month under
-   ``<out>/.staging/<run_id>/`` (rejected records likewise, one file per source).
+   ``<out>/.staging/<run_id>/`` (on the local disk, in a temporary folder, when the
+   output root is a URL; rejected records likewise, one file per source).
    Only the posting ids of the run stay in memory (a set: about 100 bytes an ad).
 2. **write each month** — the month's staged postings, merged with the postings
    already in its partition (a posting id already there is replaced, not duplicated;
@@ -33,6 +34,7 @@ whole and does not move the watermarks.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import tempfile
@@ -51,7 +53,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from extractors.occupations import classify_occupation
-from flows import datasets, progress, watermarks
+from flows import datasets, progress, storage, watermarks
 from flows.dedupe import NUM_PERM, mark_duplicate_rows, sketch
 from flows.lock import output_lock
 from flows.records import Posting, Rejection, stable_id, to_posting
@@ -187,16 +189,20 @@ def read_staged(path: Path | None, schema: pa.Schema) -> pa.Table:
     return pq.read_table(path, schema=schema)
 
 
-def staging_folder(root: Path, run_id: str) -> Path:
-    return Path(root) / STAGING / run_id
+def staging_folder(root: storage.Location, run_id: str) -> Path:
+    """A run's staging files: under the output root when it is a local folder, else in a local temporary folder."""
+    return storage.scratch_dir(storage.root(root)) / STAGING / run_id
 
 
-def clear_staging(root: Path, run_id: str | None = None) -> None:
+def clear_staging(root: storage.Location, run_id: str | None = None) -> None:
     """Delete one run's staging folder, or every one (at the start of a run: left by runs that died)."""
-    base = Path(root) / STAGING
+    base = storage.scratch_dir(storage.root(root)) / STAGING
     shutil.rmtree(staging_folder(root, run_id) if run_id else base, ignore_errors=True)
     if base.is_dir() and not any(base.iterdir()):
         base.rmdir()
+        if storage.is_remote(storage.root(root)):
+            with contextlib.suppress(OSError):
+                base.parent.rmdir()  # the remote root's local scratch folder, when empty
 
 
 def posting_row(posting: Posting, run_id: str, now: datetime) -> dict[str, Any]:
@@ -241,7 +247,7 @@ def stage(sources: Iterable[SourceConfig], months: tuple[str, ...], run_id: str,
 
 # --- writing a month: merge, dedupe, replace ----------------------------------------------------------
 
-def _existing(root: Path, dataset: str, value: str) -> pa.Table:
+def _existing(root: storage.Location, dataset: str, value: str) -> pa.Table:
     return datasets.to_table(datasets.read_partition(root, dataset, value), datasets.SCHEMAS[dataset])
 
 
@@ -301,15 +307,15 @@ def dedupe_table(table: pa.Table) -> pa.Table:
 class _Part:
     """Rows of one Parquet file that go into a month: all of them, or those `keep` marks."""
 
-    def __init__(self, path: Path, keep: pa.Array | None = None) -> None:
+    def __init__(self, path: storage.Location, keep: pa.Array | None = None) -> None:
         self.path, self.keep = path, keep
 
     def batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
         """The rows, READ_BATCH at a time, cast to the postings schema (those kept only)."""
         schema = datasets.POSTINGS if columns is None else pa.schema([datasets.POSTINGS.field(c) for c in columns])
         offset = 0
-        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=READ_BATCH, columns=columns,
-                                                             use_threads=False):
+        for batch in storage.parquet_file(self.path).iter_batches(batch_size=READ_BATCH, columns=columns,
+                                                                  use_threads=False):
             if not batch.schema.equals(schema, check_metadata=False):
                 batch = pa.Table.from_batches([batch]).select(schema.names).cast(schema).to_batches()[0]
             n = batch.num_rows
@@ -319,14 +325,14 @@ class _Part:
             yield batch
 
 
-def _month_parts(root: Path, month: str, staged: Path | None, merge: bool) -> tuple[list[_Part], int]:
+def _month_parts(root: storage.Location, month: str, staged: Path | None, merge: bool) -> tuple[list[_Part], int]:
     """The files a month is made of, in order (the partition's rows that stay, then the run's); the run's first row."""
     parts: list[_Part] = []
     new_ids = (pq.read_table(staged, columns=["posting_id"])["posting_id"]
                if staged is not None and Path(staged).exists() else pa.chunked_array([], pa.string()))
     existing = datasets.partition_file(root, "postings", month)
     if merge and existing.exists():
-        old_ids = pq.read_table(existing, columns=["posting_id"])["posting_id"]
+        old_ids = storage.read_parquet(existing, columns=["posting_id"])["posting_id"]
         keep = pc.invert(pc.is_in(old_ids, value_set=new_ids.combine_chunks()))
         parts.append(_Part(existing, keep.combine_chunks() if isinstance(keep, pa.ChunkedArray) else keep))
     first_new = sum(pc.sum(p.keep.cast(pa.int64())).as_py() or 0 for p in parts)
@@ -357,7 +363,7 @@ def _spill_sorted(parts: list[_Part], out_rank: np.ndarray, rows: int, folder: P
     return paths
 
 
-def write_month(root: Path, month: str, staged: Path | None, merge: bool = True,
+def write_month(root: storage.Location, month: str, staged: Path | None, merge: bool = True,
                 row_group_rows: int | None = None) -> tuple[int, int]:
     """Write one month: this run's staged postings, merged into the partition unless `merge` is False.
 
@@ -369,7 +375,7 @@ def write_month(root: Path, month: str, staged: Path | None, merge: bool = True,
 
     Returns (originals, duplicates) among this run's postings.
     """
-    root, row_group_rows = Path(root), row_group_rows or ROW_GROUP_ROWS
+    root, row_group_rows = storage.root(root), row_group_rows or ROW_GROUP_ROWS
     parts, first_new = _month_parts(root, month, staged, merge)
     keys = pa.concat_tables([pa.Table.from_batches(list(p.batches(_KEYS)), pa.schema(
         [datasets.POSTINGS.field(c) for c in _KEYS])) for p in parts]) if parts else None
@@ -385,7 +391,7 @@ def write_month(root: Path, month: str, staged: Path | None, merge: bool = True,
     duplicate_of, kinds = duplicate_of.take(pa.array(order)), kinds.take(pa.array(order))
     new_kinds = kinds.take(pa.array(out_rank[first_new:]))
     dups = len(new_kinds) - new_kinds.null_count
-    staging = root / STAGING
+    staging = storage.scratch_dir(root) / STAGING
     staging.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"sort-{month}-", dir=staging) as tmp:
         buckets = _spill_sorted(parts, out_rank, row_group_rows, Path(tmp))
@@ -416,7 +422,7 @@ def write_month(root: Path, month: str, staged: Path | None, merge: bool = True,
     return n_new - dups, dups
 
 
-def write_quarantine(root: Path, source: str, staged: Path | None, merge: bool = False) -> int:
+def write_quarantine(root: storage.Location, source: str, staged: Path | None, merge: bool = False) -> int:
     """Replace the source's quarantine partition with this run's rejected records, or add them to it (`merge`)."""
     new = read_staged(staged, datasets.QUARANTINE)
     table = new
@@ -424,9 +430,9 @@ def write_quarantine(root: Path, source: str, staged: Path | None, merge: bool =
         old = _without(_existing(root, "quarantine", source), "record_key", new["record_key"])
         table = pa.concat_tables([old, new])
     if table.num_rows:
-        datasets.write_partition(Path(root), "quarantine", source, table)
+        datasets.write_partition(storage.root(root), "quarantine", source, table)
     elif not merge:
-        datasets.delete_partition(Path(root), "quarantine", source)
+        datasets.delete_partition(storage.root(root), "quarantine", source)
     return new.num_rows
 
 
@@ -440,7 +446,7 @@ def postings_table(postings: list[Posting], run_id: str, now: datetime) -> pa.Ta
 @task(name="read-and-normalise", cache_policy=NO_CACHE)
 def stage_task(settings: PipelineSettings, run_id: str) -> Staged:
     """Read every source (what is new since its watermark) and spill the normalised records."""
-    root = Path(settings.out_dir)
+    root = storage.root(settings.out_dir)
     sources = load_sources(settings.source)
     full_refresh = bool(getattr(settings, "full_refresh", False))
     plans = None  # a run over some months only reads every source whole and leaves the watermarks alone
@@ -453,20 +459,20 @@ def stage_task(settings: PipelineSettings, run_id: str) -> Staged:
 @task(name="write-month-postings", cache_policy=NO_CACHE)
 def write_month_task(out_dir: str, month: str, staged: Path | None, merge: bool) -> tuple[int, int]:
     """Merge the month's new postings into its partition, mark duplicates and rewrite it."""
-    return write_month(Path(out_dir), month, staged, merge)
+    return write_month(storage.root(out_dir), month, staged, merge)
 
 
 @task(name="write-quarantine", cache_policy=NO_CACHE)
 def write_quarantine_task(out_dir: str, source: str, staged: Path | None, merge: bool) -> int:
     """Write the source's rejected records to its quarantine partition."""
-    return write_quarantine(Path(out_dir), source, staged, merge)
+    return write_quarantine(storage.root(out_dir), source, staged, merge)
 
 
 @task(name="save-watermarks", cache_policy=NO_CACHE)
 def save_watermarks_task(out_dir: str, marks: list[dict[str, Any]]) -> None:
     """Move the sources' watermarks: only once everything else is written."""
     for mark in marks:
-        watermarks.save(Path(out_dir), mark)
+        watermarks.save(storage.root(out_dir), mark)
 
 
 @flow(name="ingest")
@@ -474,14 +480,14 @@ def ingest_flow(settings: PipelineSettings | None = None, run_id: str | None = N
     """Ingest all sources: postings by month, quarantine by source, reconciled counts."""
     settings = settings or PipelineSettings()
     run_id = run_id or new_run_id()
-    datasets.ensure_writable(Path(settings.out_dir))
-    with output_lock(Path(settings.out_dir), run_id):
+    datasets.ensure_writable(storage.root(settings.out_dir))
+    with output_lock(storage.root(settings.out_dir), run_id):
         return _ingest(settings, run_id)
 
 
 def _ingest(settings: PipelineSettings, run_id: str) -> dict[str, Any]:
     logger = get_run_logger()
-    root = Path(settings.out_dir)
+    root = storage.root(settings.out_dir)
     full_refresh = bool(getattr(settings, "full_refresh", False))
     clear_staging(root)  # staging left by a run that died (the output lock is ours)
     try:

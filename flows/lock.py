@@ -17,9 +17,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 from extractors.errors import SkillpulseError
+from flows import storage
 
 LOCK_NAME = ".skillpulse.lock"
 _held: dict[str, int] = {}
@@ -40,18 +40,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _try_create(path: Path, run_id: str) -> bool:
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id,
-                   "since": datetime.now(UTC).isoformat(timespec="seconds")}, fh)
-    return True
+def _try_create(path: storage.Location, run_id: str) -> bool:
+    owner = {"pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id,
+             "since": datetime.now(UTC).isoformat(timespec="seconds")}
+    return storage.create_exclusive(path, json.dumps(owner).encode("utf-8"))
 
 
-def _owner(path: Path) -> dict[str, object]:
+def _owner(path: storage.Location) -> dict[str, object]:
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError):
@@ -66,13 +61,13 @@ def _is_stale(owner: dict[str, object]) -> bool:
 
 
 @contextmanager
-def output_lock(root: Path, run_id: str = "", wait_seconds: float = 0.0) -> Iterator[None]:
+def output_lock(root: str | storage.Location, run_id: str = "", wait_seconds: float = 0.0) -> Iterator[None]:
     """Hold the output folder's lock for the duration of the block.
 
     Raises:
         OutputLockedError: another live process holds the lock after `wait_seconds`.
     """
-    root = Path(root)
+    root = storage.root(root)
     root.mkdir(parents=True, exist_ok=True)
     path = root / LOCK_NAME
     key = str(path.resolve())

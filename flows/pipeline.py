@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger
 
 from extractors.mentions import MODEL_VERSION
-from flows import __version__, datasets, progress
+from flows import __version__, datasets, progress, storage
 from flows.aggregate import aggregate_flow
 from flows.checks import preflight
 from flows.extract import extract_flow
@@ -25,7 +24,7 @@ from taxonomy.load import load_taxonomy
 TOP_IN_SUMMARY = 10
 
 
-def top_competences(out_dir: Path, months: list[str], n: int = TOP_IN_SUMMARY) -> pd.DataFrame:
+def top_competences(out_dir: storage.Location, months: list[str], n: int = TOP_IN_SUMMARY) -> pd.DataFrame:
     """The competences most asked for over `months`, by share of postings."""
     frames = [datasets.read_partition(out_dir, "demand", m) for m in months]
     frames = [f for f in frames if len(f)]
@@ -79,7 +78,7 @@ def pipeline_flow(settings: PipelineSettings | None = None, run_id: str | None =
     logger = get_run_logger()
     settings = settings or PipelineSettings()
     run_id = run_id or new_run_id()
-    root = Path(settings.out_dir)
+    root = storage.root(settings.out_dir)
     preflight(settings)
     taxonomy = load_taxonomy(settings.taxonomy)
     with output_lock(root, run_id):
@@ -87,7 +86,7 @@ def pipeline_flow(settings: PipelineSettings | None = None, run_id: str | None =
 
 
 def _run_stages(
-    settings: PipelineSettings, run_id: str, root: Path, taxonomy_version: str, logger: Any
+    settings: PipelineSettings, run_id: str, root: storage.Location, taxonomy_version: str, logger: Any
 ) -> dict[str, Any]:
     started = datetime.now(UTC)
     extra: dict[str, Any] = {"taxonomy_version": taxonomy_version, "seconds": {}}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import datasets, progress
+from flows import datasets, progress, storage
 from flows.lock import output_lock
 from flows.reporting import proficiency_table, report_tables, write_report
 from flows.runners import run_months
@@ -35,7 +34,7 @@ def skillpulse_version() -> str:
         return ""
 
 
-def quarantined_in_run(root: Path, month: str, run_id: str | None) -> tuple[int | None, str | None]:
+def quarantined_in_run(root: storage.Location, month: str, run_id: str | None) -> tuple[int | None, str | None]:
     """Records quarantined by the run that ingested the data, and that run's id.
 
     Quarantine is per source, not per month, so this is a run-level count. When
@@ -72,7 +71,7 @@ def month_run_info(postings: pd.DataFrame, quarantined: int | None) -> dict[str,
 @task(name="report-month", cache_policy=NO_CACHE)
 def report_month_task(settings: PipelineSettings, month: str, run_id: str | None = None) -> str:
     """Write one month's report folder and return the HTML page's path."""
-    root = Path(settings.out_dir)
+    root = storage.root(settings.out_dir)
     demand = datasets.read_partition(root, "demand", month)
     prev_month = previous_month(month)
     has_previous = prev_month in datasets.partitions(root, "demand")
@@ -113,7 +112,7 @@ def report_flow(
     settings = settings or PipelineSettings()
     run_id = run_id or new_run_id()
     months = months or datasets.months_for(settings, "demand")
-    with output_lock(Path(settings.out_dir), run_id):
+    with output_lock(storage.root(settings.out_dir), run_id):
         # reports stay in this process: they are small, and each reads the month before it
         pages = run_months("report", report_month_task, settings.model_copy(update={"runner": "local"}), months, run_id)
     progress.publish_month_counts("skillpulse-report-summary", pages, "page", f"Reports written by run {run_id}")

@@ -28,7 +28,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
-from flows import charts
+from flows import charts, storage
 from flows.demand import CELL, LOW_COUNT
 from taxonomy.model import FRAMEWORKS, PROFICIENCY_LEVELS, Taxonomy
 
@@ -730,17 +730,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
+def write_csv(frame: pd.DataFrame, path: storage.Location) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow([safe_cell(str(c)) for c in frame.columns])
         for row in frame.itertuples(index=False):
             writer.writerow(["" if (p := _plain(v)) is None else safe_cell(p) for v in row])
-    os.replace(tmp, path)
+    storage.replace(tmp, path)
 
 
-def write_xlsx(tables: dict[str, pd.DataFrame], path: Path) -> None:
+def write_xlsx(tables: dict[str, pd.DataFrame], path: storage.Location) -> None:
     """One sheet per table. Text is neutralised (`safe_cell`) and always stored as text, never as a formula."""
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
@@ -768,8 +768,11 @@ def write_xlsx(tables: dict[str, pd.DataFrame], path: Path) -> None:
                     cell.number_format = number_format
         sheet.freeze_panes = "A2"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    book.save(tmp)
-    os.replace(tmp, path)
+    if storage.is_remote(tmp):
+        tmp.write_bytes(storage.to_bytes(book.save))  # openpyxl wants a seekable file
+    else:
+        book.save(tmp)
+    storage.replace(tmp, path)
 
 
 def _xlsx_value(value: Any) -> Any:
@@ -914,14 +917,14 @@ def render_html(data: ReportData) -> str:
     return template.render(data=data, tables=tables, low_count=LOW_COUNT, view=view, lang=lang)
 
 
-def write_report(data: ReportData, folder: Path) -> list[Path]:
+def write_report(data: ReportData, folder: storage.Location) -> list[storage.Location]:
     """Write index.html, one CSV per table and report.xlsx into `folder`; return the files."""
     folder.mkdir(parents=True, exist_ok=True)
     tables = {"headline": headline_table(data), **data.tables}
     html = folder / "index.html"
     tmp = html.with_name(f".index.html.{os.getpid()}.tmp")
     tmp.write_text(render_html(data), encoding="utf-8")
-    os.replace(tmp, html)
+    storage.replace(tmp, html)
     written = [html]
     for stale in OPTIONAL_TABLES - set(tables):  # left by an earlier run that had these tables
         (folder / f"{stale}.csv").unlink(missing_ok=True)

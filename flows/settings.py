@@ -31,7 +31,10 @@ class PipelineSettings(BaseModel):
         default=None,
         description="sources file (YAML/TOML) or one JSONL/CSV/Parquet file; the bundled sample when empty",
     )
-    out_dir: str = Field(default="skillpulse-data", description="output root folder")
+    out_dir: str = Field(
+        default="skillpulse-data",
+        description="output root: a folder, or an fsspec URL (memory://, s3:// with s3fs, gs:// with gcsfs)",
+    )
     taxonomy: str = Field(default="builtin", description="builtin, esco:DIR, a taxonomy folder or a concepts CSV")
     months: tuple[str, ...] = Field(default=(), description="restrict to these months (YYYY-MM); all when empty")
     batch_size: int = Field(default=256, ge=1, le=100_000, description="ads per spaCy batch")

@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from flows import storage
 from flows.sources import RawRecord, SourceConfig, check_source, read_records
 
 VERSION = 1
@@ -42,17 +43,17 @@ APPENDABLE = ("jsonl", "csv")  # appending bytes appends records
 _CHUNK = 1 << 20
 
 
-def state_dir(root: Path) -> Path:
-    return Path(root) / "state" / "watermarks"
+def state_dir(root: storage.Location) -> storage.Location:
+    return storage.root(root) / "state" / "watermarks"
 
 
-def _file(root: Path, source: str) -> Path:
+def _file(root: storage.Location, source: str) -> storage.Location:
     if not source or "/" in source or source.startswith("."):
         raise ValueError(f"unsafe source name {source!r}")
     return state_dir(root) / f"{source}.json"
 
 
-def load(root: Path, source: str) -> dict[str, Any] | None:
+def load(root: storage.Location, source: str) -> dict[str, Any] | None:
     """The source's watermark, or None (none yet, or unreadable: then the source is read whole)."""
     path = _file(root, source)
     try:
@@ -62,16 +63,17 @@ def load(root: Path, source: str) -> dict[str, Any] | None:
     return mark if isinstance(mark, dict) and mark.get("version") == VERSION else None
 
 
-def save(root: Path, mark: dict[str, Any]) -> Path:
+def save(root: storage.Location, mark: dict[str, Any]) -> storage.Location:
     """Write a watermark atomically: a reader sees the old one or the new one."""
     path = _file(root, mark["source"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with storage.open_file(tmp, "w", encoding="utf-8") as fh:
         json.dump(mark, fh, ensure_ascii=False, indent=1, sort_keys=True)
         fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+        if not storage.is_remote(tmp):
+            os.fsync(fh.fileno())
+    storage.replace(tmp, path)
     return path
 
 
