@@ -29,7 +29,6 @@ No `from __future__ import annotations` here: spaCy validates factory arguments 
 their type hints.
 """
 
-import hashlib
 import json
 import platform
 import re
@@ -43,6 +42,8 @@ import scipy.sparse as sp
 from spacy.attrs import NORM, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
+
+from extractors.persistence import file_sha256
 
 DATA_DIR = Path(__file__).parent / "data"
 MODEL_PATH = DATA_DIR / "competence_classifier.skops"
@@ -263,7 +264,7 @@ def model_hash(path: Optional[Path] = None) -> str:
     path = path or MODEL_PATH
     if not path.is_file():
         return "none"
-    return _sha256(path)[:8]
+    return file_sha256(path)[:8]
 
 
 # --------------------------------------------------------------------------- the spaCy component
@@ -356,14 +357,6 @@ class CompetenceClassifierComponent:
 
 
 # --------------------------------------------------------------------------- training data
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _clean(text: str) -> str:
@@ -503,15 +496,15 @@ def _training_set(shared: Optional[Path], taxonomy: Any, labels: Sequence[str], 
     tax_rows = taxonomy_examples(normalise_for, taxonomy, labels)
     add(tax_rows * int(config["label_repeats"]), "taxonomy")
     for path in sample_files():
-        files[f"flows/sample_data/{path.name}"] = _sha256(path)
+        files[f"flows/sample_data/{path.name}"] = file_sha256(path)
     add(silver_sentences(nlp_for, sample_ad_texts(), taxonomy), "sample-ads-silver")
     if shared is not None:
         rekrute = shared / REKRUTE
-        files[str(REKRUTE)] = _sha256(rekrute)
+        files[str(REKRUTE)] = file_sha256(rekrute)
         add(silver_sentences(nlp_for, ((t, "en") for t in read_rekrute(shared)), taxonomy), "rekrute-silver")
         for subset in ("tech", "house"):
             path = shared / SKILLSPAN_DIR / f"skillspan_{subset}_train.conll"
-            files[str(path.relative_to(shared))] = _sha256(path)
+            files[str(path.relative_to(shared))] = file_sha256(path)
         add(silver_sentences(nlp_for, ((t, "en") for t in read_skillspan_train(shared)), taxonomy),
             "skillspan-train-silver")
     # one copy of each (text, labels) per source; a bounded number per source
@@ -685,7 +678,7 @@ def train_competence_classifier(shared_dir: Optional[Any] = None, output: Option
                           "reported on its TEST split: see competence_sentences (record_evaluation)",
         "train_seconds": round(time.perf_counter() - t0, 1),
         "versions": _versions(),
-        "sha256": _sha256(output),
+        "sha256": file_sha256(output),
         "bytes": output.stat().st_size,
     }
     card_path(output).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -699,7 +692,7 @@ def record_evaluation(result: Dict[str, Any], model_path: Optional[Any] = None) 
     card = json.loads(path.read_text(encoding="utf-8"))
     card["competence_sentences"] = {
         "file": "benchmarks/data/competence-sentences/sentences.csv",
-        "sha256": _sha256(Path(result["path"])),
+        "sha256": file_sha256(Path(result["path"])),
         "threshold": result["threshold"],
         "dev": result.get("dev"),
         "test": {"sentences": result["sentences"], "methods": result["methods"]},

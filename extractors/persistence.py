@@ -13,6 +13,7 @@ class of ours (they would make loading run code from the file's say-so).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -126,3 +127,12 @@ def load_model(path: str | Path) -> Any:
     if unreviewed:
         raise UntrustedModelError(f"[M001] {path} contains unreviewed types: {unreviewed}")
     return sio.load(path, trusted=list(TRUSTED_TYPES))
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (model cards record it for the model and every training file)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -22,7 +22,6 @@ occur in SkillSpan train are dropped from the training data.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import platform
 import time
@@ -34,6 +33,7 @@ import numpy as np
 
 from extractors import linker as lk
 from extractors.errors import SourceError
+from extractors.persistence import file_sha256
 
 ESCO_DIR = Path("data/taxonomies/esco-v1.1.1")
 BENCH_DIR = Path("data/benchmarks/esco-linking")
@@ -127,12 +127,7 @@ def read_rekrute_lines(path: Path) -> list[str]:
     return [line for ad in data.values() for line in ad.get("skills_text") or [] if line]
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+sha256 = file_sha256
 
 
 # --------------------------------------------------------------------------- metrics
