@@ -491,23 +491,13 @@ def train(
 
     Fixed seeds; the model is written with skops plus a model card beside it.
     """
-    from flows.evaluate import train_linker
-    from flows.link import DEFAULT_MODEL
+    from flows.train import train_model
 
-    if model == "competences":
-        from extractors.classifier import MODEL_PATH, train_competence_classifier
-
-        with _user_errors():
-            card = train_competence_classifier(shared if shared.is_dir() else None, output or MODEL_PATH)
-        used = "with" if card["training_data"]["used_shared_folder"] else "without"
-        console.print(f"wrote {output or MODEL_PATH} ({card['bytes']} bytes, {card['train_seconds']} s, "
-                      f"{used} the shared folder); card beside it")
-        return
-    if model != "linker":
-        _fail(f"unknown --model {model!r}: use 'linker' or 'competences'")
     with _user_errors():
-        card = train_linker(shared, output or DEFAULT_MODEL, evaluate=not no_evaluate)
-    console.print(f"wrote {output or DEFAULT_MODEL} ({card['bytes']} bytes, {card['train_seconds']} s); card beside it")
+        card, path = train_model(model, shared, output, evaluate=not no_evaluate)
+    used = "" if model == "linker" else \
+        (", with" if card["training_data"]["used_shared_folder"] else ", without") + " the shared folder"
+    console.print(f"wrote {path} ({card['bytes']} bytes, {card['train_seconds']} s{used}); card beside it")
 
 
 @taxonomy_app.command("show")

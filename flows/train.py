@@ -19,28 +19,41 @@ from flows import progress
 MODELS = ("competences", "linker")
 
 
+def train_model(model: str, shared_dir: str | Path | None, output: str | Path | None = None, evaluate: bool = True,
+                config: dict[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
+    """Fit `model` ('competences' or 'linker') with its fixed seed, save it (skops) and its card; (card, path).
+
+    Backs both `skillpulse train` and the train flow.
+    """
+    if model not in MODELS:
+        raise SettingsError(f"[S021] model {model!r}: use one of {', '.join(MODELS)}")
+    shared = Path(shared_dir) if shared_dir and Path(shared_dir).is_dir() else None
+    if model == "competences":
+        from extractors.classifier import MODEL_PATH, train_competence_classifier
+
+        path = Path(output or MODEL_PATH)
+        return train_competence_classifier(shared, path, config), path
+    from flows.evaluate import train_linker
+    from flows.link import DEFAULT_MODEL
+
+    if shared is None:
+        raise SettingsError(f"[S020] the linker trains on the shared data: folder {str(shared_dir)!r} not found")
+    path = Path(output or DEFAULT_MODEL)
+    return train_linker(shared, path, config, evaluate=evaluate), path
+
+
 @task(name="train-model", cache_policy=NO_CACHE)
 def train_task(model: str, shared_dir: str | None, output: str | None, evaluate: bool,
                config: dict[str, Any] | None) -> dict[str, Any]:
     """Fit one model with its fixed seed, save it (skops) and its card; return the card."""
-    if model == "competences":
-        from extractors.classifier import MODEL_PATH, train_competence_classifier
-
-        shared = Path(shared_dir) if shared_dir and Path(shared_dir).is_dir() else None
-        return train_competence_classifier(shared, output or MODEL_PATH, config)
-    from flows.evaluate import train_linker
-    from flows.link import DEFAULT_MODEL
-
-    if not shared_dir or not Path(shared_dir).is_dir():
-        raise SettingsError(f"[S020] the linker trains on the shared data: folder {shared_dir!r} not found")
-    return train_linker(shared_dir, output or DEFAULT_MODEL, config, evaluate=evaluate)
+    return train_model(model, shared_dir, output, evaluate, config)[0]
 
 
 @flow(name="train")
 def train_flow(model: str = "competences", shared_dir: str | None = "../shared", output: str | None = None,
                evaluate: bool = True, config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Retrain `model` ('competences' or 'linker') reproducibly; publish the card's summary as an artifact."""
-    if model not in MODELS:
+    if model not in MODELS:  # before the task starts: one clear error
         raise SettingsError(f"[S021] model {model!r}: use one of {', '.join(MODELS)}")
     progress.report("train", f"training the {model} model")
     card = train_task(model, shared_dir, output, evaluate, config)
