@@ -5,16 +5,20 @@ runs the ingest flow's body (`ingest_flow.fn`, its tasks replaced by their bodie
 Prefect server, no API calls) in a fresh child process, so that the peak resident
 memory (ru_maxrss) is that run's alone:
 
-    python benchmarks/ingest.py 10000 100000 [--workdir DIR]
+    python benchmarks/ingest.py 10000 100000 [--workdir DIR] [--workers 1 0]
 
-Start-up (loading the language model, the lemmatiser's dictionaries, the occupation
-rules and the gazetteer, by normalising one ad) is timed apart from the ingest itself;
-ads/second is over the ingest after start-up. CPU seconds (user + system) are printed
-too: on a shared machine they say more than wall-clock seconds, and the load average
-(1 minute, at the start and end of each run) says how shared it was.
+Each N runs once per `--workers` value (the pipeline's `workers` setting: 1 = normalise
+in one process, 0 = automatic, 2 worker processes on a 2-core machine). Start-up (loading
+the language model, the lemmatiser's dictionaries, the occupation rules and the
+gazetteer, by normalising one ad, in the main process) is timed apart from the ingest
+itself; ads/second is over the ingest after start-up, which includes starting the worker
+processes (they load the same models). CPU seconds (user + system, of the process and its
+workers) are printed too: on a shared machine they say more than wall-clock seconds, and
+the load average (1 minute, at the start and end of each run) says how shared it was.
+Peak RSS is the largest sum over the process and its workers (sampled every 0.2 s).
 
-Prints a Markdown table: N, start-up and ingest seconds, ads/second, CPU seconds, ads
-per CPU second, peak RSS, and the run's counts.
+Prints a Markdown table: N, workers, start-up and ingest seconds, ads/second, CPU seconds,
+ads per CPU second, peak RSS, and the run's counts.
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from throughput import TreeRss  # noqa: E402  (peak RSS of the process tree, sampled)
 
 
-def run_child(ads: Path, out: Path) -> dict:
+def run_child(ads: Path, out: Path, workers: int) -> dict:
     """Ingest `ads` into `out` in this process; the numbers as a dict."""
     from prefect import Task
     from prefect.logging import disable_run_logger
@@ -57,30 +64,34 @@ def run_child(ads: Path, out: Path) -> dict:
         ingest.posting_row(warm, "bench", datetime.now(UTC))
     startup = time.perf_counter() - t0
 
-    settings = PipelineSettings(source=str(ads), out_dir=str(out))
+    settings = PipelineSettings(source=str(ads), out_dir=str(out), workers=workers)
     load = os.getloadavg()[0]
     cpu0, t0 = _cpu(), time.perf_counter()
-    with disable_run_logger():
+    with disable_run_logger(), TreeRss(every=0.2) as rss:
         result = ingest.ingest_flow.fn(settings, "bench")
     seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"startup": startup, "seconds": seconds, "cpu": cpu, "peak_rss_mib": peak_kib / 1024,
+    peak_kib = max(rss.peak_kib, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+    return {"workers": ingest.ingest_workers(workers), "startup": startup, "seconds": seconds, "cpu": cpu,
+            "peak_rss_mib": peak_kib / 1024, "main_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "load": [load, os.getloadavg()[0]], "counts": result["counts"]}
 
 
 def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds of this process and of its children that ended (the ingest's worker processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "skillpulse-bench")
-    parser.add_argument("--child", nargs=2, metavar=("ADS", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 0],
+                        help="the workers setting to run each N with (1 = one process, 0 = automatic)")
+    parser.add_argument("--child", nargs=3, metavar=("ADS", "OUT", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_child(Path(args.child[0]), Path(args.child[1]))))
+        print(json.dumps(run_child(Path(args.child[0]), Path(args.child[1]), int(args.child[2]))))
         return
     sys.path.insert(0, str(HERE))
     from generate_ads import generate
@@ -91,25 +102,26 @@ def main() -> None:
         ads = args.workdir / f"ads-{n}.jsonl"
         if not ads.exists():
             generate(n, ads)
-        out = args.workdir / f"out-{n}"
-        shutil.rmtree(out, ignore_errors=True)
-        env = os.environ | {"PREFECT_LOGGING_LEVEL": "CRITICAL"}
-        proc = subprocess.run([sys.executable, __file__, "--child", str(ads), str(out)],
-                              capture_output=True, text=True, env=env)
-        if proc.returncode:
-            sys.exit(f"N={n}: the ingest failed (status {proc.returncode}):\n{proc.stderr[-5000:]}")
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        rows.append((n, result))
-        print(f"N={n}: {result}", file=sys.stderr, flush=True)
-    print("| ads | start-up s | ingest s | ads/second | CPU s | ads/CPU second | peak RSS (MiB) | load (1 min) "
-          "| read | kept | duplicates | quarantined |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+        for workers in args.workers:
+            out = args.workdir / f"out-{n}"
+            shutil.rmtree(out, ignore_errors=True)
+            env = os.environ | {"PREFECT_LOGGING_LEVEL": "CRITICAL"}
+            proc = subprocess.run([sys.executable, __file__, "--child", str(ads), str(out), str(workers)],
+                                  capture_output=True, text=True, env=env)
+            if proc.returncode:
+                sys.exit(f"N={n}: the ingest failed (status {proc.returncode}):\n{proc.stderr[-5000:]}")
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            rows.append((n, result))
+            print(f"N={n}, workers={workers}: {result}", file=sys.stderr, flush=True)
+    print("| ads | workers | start-up s | ingest s | ads/second | CPU s | ads/CPU second | peak RSS (MiB) "
+          "| load (1 min) | read | kept | duplicates | quarantined |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     for n, r in rows:
         c = r["counts"]
-        print(f"| {n:,} | {r['startup']:.1f} | {r['seconds']:.1f} | {n / r['seconds']:,.0f} | {r['cpu']:.1f} | "
-              f"{n / r['cpu']:,.0f} | {r['peak_rss_mib']:,.0f} | {r['load'][0]:.1f} → {r['load'][1]:.1f} | "
-              f"{c.get('read', 0):,} | {c.get('kept', 0):,} | {c.get('duplicates', 0):,} | "
-              f"{c.get('quarantined', 0):,} |")
+        print(f"| {n:,} | {r['workers']} | {r['startup']:.1f} | {r['seconds']:.1f} | {n / r['seconds']:,.0f} | "
+              f"{r['cpu']:.1f} | {n / r['cpu']:,.0f} | {r['peak_rss_mib']:,.0f} | "
+              f"{r['load'][0]:.1f} → {r['load'][1]:.1f} | {c.get('read', 0):,} | {c.get('kept', 0):,} | "
+              f"{c.get('duplicates', 0):,} | {c.get('quarantined', 0):,} |")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "ru", "uk", "ro", "ka", "be")
 # not forced into one of ours.
 DETECTABLE_LANGUAGES: tuple[str, ...] = SUPPORTED_LANGUAGES + ("fr", "de", "pl", "es", "it", "tr", "az", "hy", "kk")
 PHONE_REGIONS: tuple[str, ...] = ("BY", "UA", "GE", "MD")
+# Language detection reads the text's first characters only: its cost is linear in them. 300 gave the same
+# languages as 400 on the 1,536 real rekrute ads, the bundled sample and 4,000 generated ads (250 did not).
+LANGUAGE_PREFIX_CHARS = 300
 
 _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?/?\s*>|&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 _BLOCK_TAGS = "p,li,br,div,h1,h2,h3,h4,h5,h6,tr,ul,ol,section,article,header,footer,table,blockquote,pre,hr"
@@ -203,14 +206,14 @@ _GEORGIAN = re.compile("[" + "".join(chr(c) for c in range(0x10A0, 0x1100) if ch
 
 
 def detect_language(text: str) -> str:
-    """Return the ISO 639-1 code of the text's language (offline, py3langid).
+    """Return the ISO 639-1 code of the text's language (offline, py3langid), from its first 300 characters.
 
     Georgian script is decided by script alone; very short or empty text gives "und".
 
     >>> detect_language("Знання SQL та досвід роботи з Excel обов'язкові")
     'uk'
     """
-    sample = text[:400]
+    sample = text[:LANGUAGE_PREFIX_CHARS]
     letters = sum(map(str.isalpha, sample))
     if letters < 3:
         return "und"

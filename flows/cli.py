@@ -64,7 +64,13 @@ RefreshOpt = Annotated[
 LangOpt = Annotated[str, typer.Option("--lang", "-l", help="Language of the report: en, ru, uk or ro.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines.")]
 WorkersOpt = Annotated[
-    int, typer.Option("--workers", "-w", help="Extract processes; 0 = automatic (2 on 2+ cores for 50,000+ ads).")
+    int,
+    typer.Option(
+        "--workers",
+        "-w",
+        help="Processes for ingest and extract; 0 = automatic (on 2+ cores: ingest uses 2 past its first "
+        "1,000 records, extract 2 for 50,000+ ads).",
+    ),
 ]
 RunnerOpt = Annotated[
     str, typer.Option("--runner", help="Run the per-month tasks here ('local') or on a Dask cluster ('dask').")
@@ -239,6 +245,7 @@ def ingest(
     out: OutOpt = "skillpulse-data",
     months: MonthsOpt = None,
     full_refresh: RefreshOpt = False,
+    workers: WorkersOpt = 0,
     verbose: VerboseOpt = False,
 ) -> None:
     """Read what is new in the sources into postings/ (by month) and quarantine/ (by source)."""
@@ -246,7 +253,7 @@ def ingest(
     def body() -> dict[str, Any]:
         from flows.checks import preflight
 
-        settings = _settings(source, out, "builtin", months, full_refresh=full_refresh)
+        settings = _settings(source, out, "builtin", months, full_refresh=full_refresh, workers=workers)
         preflight(settings, need_taxonomy=False)
         from flows.ingest import ingest_flow
 

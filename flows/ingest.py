@@ -5,18 +5,22 @@ Every record read is counted once: kept, duplicate, quarantined or out of range
 
 Memory stays flat however many records a run reads:
 
-1. **stage** — records are read one at a time and normalised; postings are buffered
-   in small batches and spilled to one staging Parquet file per month under
+1. **stage** — records are read one at a time and normalised (by worker processes, in
+   batches, when the `workers` setting allows more than one: see `_Normaliser`; the
+   results are taken in the records' order, so the output is the same); postings are
+   buffered in small batches and spilled to one staging Parquet file per month under
    ``<out>/.staging/<run_id>/`` (on the local disk, in a temporary folder, when the
-   output root is a URL; rejected records likewise, one file per source).
+   output root is a URL; rejected records likewise, one file per source), with each
+   posting's MinHash sketch (computed while normalising) in a raw file per month.
    Only the posting ids of the run stay in memory (a set: about 100 bytes an ad).
 2. **write each month** — the month's staged postings, merged with the postings
    already in its partition (a posting id already there is replaced, not duplicated;
    only the partition's posting_id column is read to decide which), are deduplicated
    again over the whole month and the partition is rewritten. Nothing holds the
    month's rows at once: dedupe reads the ids, dates and content hashes (with the
-   integer arrays it derives, about 150 bytes a row), streams the texts once to compute one MinHash sketch per
-   distinct content hash (256 bytes, plus 4 bytes per LSH band) and marks duplicates
+   integer arrays it derives, about 150 bytes a row), streams the texts of the partition's rows once to compute
+   one MinHash sketch per distinct content hash (256 bytes, plus 4 bytes per LSH band; the run's own rows take
+   theirs from staging) and marks duplicates
    on arrays (flows/dedupe.py `mark_duplicate_rows`); then the rows are streamed into
    bucket files by their place in posting_id order, and each bucket, sorted, becomes
    one row group of the new partition file (ROW_GROUP_ROWS rows), written beside the
@@ -36,10 +40,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
+import multiprocessing
+import os
 import shutil
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +64,7 @@ from extractors.occupations import classify_occupation
 from flows import datasets, progress, storage, watermarks
 from flows.dedupe import NUM_PERM, mark_duplicate_rows, sketch
 from flows.lock import output_lock
-from flows.records import Posting, Rejection, stable_id, to_posting
+from flows.records import Posting, Rejection, normalise_batch, stable_id
 from flows.settings import PipelineSettings, new_run_id
 from flows.sources import RawRecord, SourceConfig, load_sources, read_records
 from flows.watermarks import SourcePlan
@@ -66,6 +74,8 @@ BATCH_ROWS = 2_000  # rows buffered (all months together) before they are spille
 SKETCH_BATCH = 1_000  # rows whose texts are in memory at once while sketching a month (in memory)
 READ_BATCH = 2_000  # rows read at once from a staging file or a partition while writing a month
 ROW_GROUP_ROWS = 10_000  # rows of a month partition's row group, and of a bucket sorted in memory
+NORMALISE_BATCH = 500  # records a normalising worker process gets at once
+PARALLEL_AFTER = 1_000  # records a run normalises in its own process before starting worker processes
 
 
 @dataclass
@@ -84,6 +94,7 @@ class Staged:
     folder: Path
     months: dict[str, Path] = field(default_factory=dict)
     month_rows: Counter[str] = field(default_factory=Counter)
+    sketches: dict[str, Path] = field(default_factory=dict)  # per month: its postings' dedupe sketches, in order
     quarantine: dict[str, Path | None] = field(default_factory=dict)  # every source read
     counts: Counter[str] = field(default_factory=Counter)
     skipped: dict[str, int] = field(default_factory=dict)  # records ingested by earlier runs, per source
@@ -97,23 +108,25 @@ def quarantine_row(raw: RawRecord, reason: str, run_id: str) -> dict[str, Any]:
 
 
 def _events(sources: Iterable[SourceConfig], months: tuple[str, ...], run_id: str, counts: Counter[str],
-            plans: dict[str, SourcePlan] | None = None) -> Iterator[tuple[str, str, Any]]:
-    """Read and normalise every record: ("source", name, None), ("posting", name, Posting), ("rejected", name, row).
+            plans: dict[str, SourcePlan] | None = None,
+            pool: _Normaliser | None = None) -> Iterator[tuple[str, str, Any]]:
+    """Read and normalise every record: ("source", name, None), ("posting", name, (Posting, sketch bytes)),
+    ("rejected", name, row).
 
     Counts read, quarantined and out-of-range records in `counts`. With `plans`
     (watermarks), only what is new since the last run is read; records skipped are
-    not counted as read.
+    not counted as read. With `pool`, records are normalised by its worker processes,
+    in batches, and their results taken in the records' order: the same events as in
+    one process.
     """
     seen: set[str] = set()
+    pool = pool or _Normaliser(1)
     for source in sources:
         plan = plans.get(source.name) if plans is not None else None
         yield "source", source.name, None
         records = plan.records() if plan is not None else read_records(source)
-        for raw in records:
-            result: Posting | Rejection = (
-                Rejection(raw.error) if raw.error
-                else to_posting(raw.record, source.name, source.mapping, source.defaults)
-            )
+        for raw, normalised in pool.normalise(records, source):
+            result, signature = normalised if normalised is not None else (Rejection(str(raw.error)), None)
             if plan is not None and isinstance(result, Posting) and not plan.keep(result.posted_date):
                 continue  # older than the source's date watermark
             counts["read"] += 1
@@ -130,8 +143,76 @@ def _events(sources: Iterable[SourceConfig], months: tuple[str, ...], run_id: st
                     n += 1
                 result = replace(result, posting_id=pid)
             seen.add(result.posting_id)
-            yield "posting", source.name, result
+            yield "posting", source.name, (result, signature)
         progress.report("ingest", f"read {source.name}: {counts['read']} records so far")
+
+
+def ingest_workers(setting: int = 0) -> int:
+    """Processes that normalise records: `setting`, or when it is 0, 2 on a machine with 2+ cores, else 1."""
+    return setting if setting > 0 else min(2, os.cpu_count() or 1)
+
+
+class _Normaliser:
+    """Normalises a stream of raw records, in this process or in `workers` worker processes.
+
+    With 2+ workers, the first PARALLEL_AFTER records of a run are normalised here (a
+    small input never pays for starting processes); the rest go, NORMALISE_BATCH at a
+    time, to a pool of 'spawn' processes (fresh interpreters: nothing of the Prefect
+    process is forked) that import only flows.records and flows.dedupe (no Prefect, no
+    spaCy, no lemmatiser: a worker starts in about a second) and return (Posting or
+    Rejection, dedupe sketch) per record (`flows.records.normalise_batch`). At most 2
+    batches per worker are in flight, and results are taken in the records' order. The
+    occupation, which needs the lemmatiser's dictionaries, is classified here.
+    """
+
+    def __init__(self, workers: int, parallel_after: int | None = None) -> None:
+        self.workers = workers
+        self.parallel_after = PARALLEL_AFTER if parallel_after is None else parallel_after
+        self.done = 0  # records normalised so far (all sources)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Normaliser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def normalise(self, records: Iterable[RawRecord], source: SourceConfig) -> Iterator[tuple[RawRecord, Any]]:
+        """(raw record, (Posting or Rejection, sketch) or None when it could not be read), in order."""
+        mapping, defaults = source.mapping, source.defaults
+        records = iter(records)
+        if self.workers > 1:
+            while self.done < self.parallel_after:  # the run's first records, here
+                raw = next(records, None)
+                if raw is None:
+                    return
+                self.done += 1
+                yield raw, normalise_batch([None if raw.error else raw.record], source.name, mapping, defaults)[0]
+            yield from self._parallel(records, source)
+            return
+        for raw in records:
+            self.done += 1
+            yield raw, normalise_batch([None if raw.error else raw.record], source.name, mapping, defaults)[0]
+
+    def _parallel(self, records: Iterator[RawRecord], source: SourceConfig) -> Iterator[tuple[RawRecord, Any]]:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        pending: deque[tuple[list[RawRecord], Future[list[Any]]]] = deque()
+        while True:
+            batch = list(itertools.islice(records, NORMALISE_BATCH))
+            if batch:
+                self.done += len(batch)
+                pending.append((batch, self._pool.submit(
+                    normalise_batch, [None if raw.error else raw.record for raw in batch], source.name,
+                    source.mapping, source.defaults)))
+            if not pending:
+                return
+            if batch and len(pending) < 2 * self.workers:
+                continue
+            raws, future = pending.popleft()
+            yield from zip(raws, future.result(), strict=True)
 
 
 def collect(sources: Iterable[SourceConfig], months: tuple[str, ...], run_id: str) -> Collected:
@@ -143,7 +224,7 @@ def collect(sources: Iterable[SourceConfig], months: tuple[str, ...], run_id: st
         elif event == "rejected":
             out.quarantine[name].append(item)
         else:
-            out.by_month.setdefault(item.month, []).append(item)
+            out.by_month.setdefault(item[0].month, []).append(item[0])  # (posting, sketch)
     return out
 
 
@@ -211,32 +292,52 @@ def posting_row(posting: Posting, run_id: str, now: datetime) -> dict[str, Any]:
                               "run_id": run_id, "ingested_at": now}
 
 
+def _flush_sketches(buffers: dict[str, list[bytes]], paths: dict[str, Path], folder: Path) -> None:
+    """Append each month's buffered sketches to its staging file (raw uint32, NUM_PERM a row, in row order)."""
+    for month, rows in buffers.items():
+        if rows:
+            path = paths.setdefault(month, folder / f"sketches-{month}.u32")
+            with path.open("ab") as fh:
+                fh.write(b"".join(rows))
+            rows.clear()
+
+
 def stage(sources: Iterable[SourceConfig], months: tuple[str, ...], run_id: str, folder: Path,
           plans: dict[str, SourcePlan] | None = None, now: datetime | None = None,
-          batch_rows: int = BATCH_ROWS) -> Staged:
-    """Read and normalise every record, spilling postings (by month) and rejections (by source) to `folder`."""
+          batch_rows: int = BATCH_ROWS, workers: int = 1, parallel_after: int | None = None) -> Staged:
+    """Read and normalise every record, spilling postings (by month) and rejections (by source) to `folder`.
+
+    `workers` processes normalise the records (see `_Normaliser`; the output is the same
+    whatever their number); `parallel_after` records are normalised here first.
+    """
     now = now or datetime.now(UTC)
     folder.mkdir(parents=True, exist_ok=True)
     out = Staged(folder)
     postings = _Spill(folder, "postings", datasets.POSTINGS)
     rejected = _Spill(folder, "quarantine", datasets.QUARANTINE)
     sources_read: list[str] = []
+    signatures: dict[str, list[bytes]] = {}  # per month, the sketches of the postings buffered
     try:
-        for event, name, item in _events(sources, months, run_id, out.counts, plans):
-            if event == "source":
-                sources_read.append(name)
-                continue
-            if event == "rejected":
-                rejected.add(name, item)
-            else:
-                postings.add(item.month, posting_row(item, run_id, now))
-                out.month_rows[item.month] += 1
-            if postings.buffered + rejected.buffered >= batch_rows:
-                postings.flush()
-                rejected.flush()
+        with _Normaliser(workers, parallel_after) as pool:
+            for event, name, item in _events(sources, months, run_id, out.counts, plans, pool):
+                if event == "source":
+                    sources_read.append(name)
+                    continue
+                if event == "rejected":
+                    rejected.add(name, item)
+                else:
+                    posting, signature = item
+                    postings.add(posting.month, posting_row(posting, run_id, now))
+                    signatures.setdefault(posting.month, []).append(signature)
+                    out.month_rows[posting.month] += 1
+                if postings.buffered + rejected.buffered >= batch_rows:
+                    postings.flush()
+                    rejected.flush()
+                    _flush_sketches(signatures, out.sketches, folder)
     finally:
         out.months = postings.close()
         quarantined = rejected.close()
+        _flush_sketches(signatures, out.sketches, folder)
     out.quarantine = {name: quarantined.get(name) for name in sources_read}
     if plans is not None:
         out.skipped = {name: plan.skipped for name, plan in plans.items()}
@@ -277,8 +378,14 @@ def _hash_codes(hashes: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]:
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(encoded.dictionary)
 
 
-def _sketch_rows(batches: Iterable[pa.RecordBatch], hash_codes: np.ndarray, n_hashes: int) -> np.ndarray:
-    """One sketch per distinct content hash, from batches of (title, text) in the rows' order."""
+def _sketch_rows(batches: Iterable[pa.RecordBatch], hash_codes: np.ndarray, n_hashes: int,
+                 known: np.ndarray | None = None) -> np.ndarray:
+    """One sketch per distinct content hash, from batches of (title, text) in the rows' order.
+
+    With `known` (the sketches of the last len(known) rows, computed when they were
+    staged), the batches need only hold the rows before those, and any content hash
+    first seen among those rows takes its sketch from `known`.
+    """
     sketches = np.zeros((n_hashes, NUM_PERM), dtype=np.uint32)
     done = np.zeros(n_hashes, dtype=bool)
     row = 0
@@ -290,6 +397,13 @@ def _sketch_rows(batches: Iterable[pa.RecordBatch], hash_codes: np.ndarray, n_ha
                 sketches[code] = sketch(title, text)
                 done[code] = True
             row += 1
+    if known is not None:
+        if row + len(known) != len(hash_codes):
+            raise RuntimeError(f"[I003] {len(known)} staged sketches for {len(hash_codes) - row} staged rows")
+        codes = hash_codes[row:]
+        todo = ~done[codes]
+        first = np.unique(codes[todo], return_index=True)[1]  # each missing hash's first staged row
+        sketches[codes[todo][first]] = known[np.flatnonzero(todo)[first]]
     return sketches
 
 
@@ -364,7 +478,7 @@ def _spill_sorted(parts: list[_Part], out_rank: np.ndarray, rows: int, folder: P
 
 
 def write_month(root: storage.Location, month: str, staged: Path | None, merge: bool = True,
-                row_group_rows: int | None = None) -> tuple[int, int]:
+                row_group_rows: int | None = None, sketches: Path | None = None) -> tuple[int, int]:
     """Write one month: this run's staged postings, merged into the partition unless `merge` is False.
 
     Streams: only the month's ids, dates and content hashes, plus one sketch per
@@ -382,9 +496,17 @@ def write_month(root: storage.Location, month: str, staged: Path | None, merge: 
     if keys is None or keys.num_rows == 0:
         return 0, 0
     codes, n_hashes = _hash_codes(keys["content_hash"])
-    sketches = _sketch_rows((b for p in parts for b in p.batches(["title", "text"])), codes, n_hashes)
-    duplicate_of, kinds = _duplicate_columns(keys, sketches, codes)
-    del sketches
+    known = None
+    if sketches is not None and Path(sketches).exists() and staged is not None and parts and parts[-1].keep is None:
+        known = np.fromfile(sketches, dtype="<u4").reshape(-1, NUM_PERM)  # the staged rows' sketches, as staged
+        parts_to_sketch = parts[:-1]
+    else:
+        parts_to_sketch = parts
+    sketches_of = _sketch_rows((b for p in parts_to_sketch for b in p.batches(["title", "text"])), codes, n_hashes,
+                               known)
+    del known
+    duplicate_of, kinds = _duplicate_columns(keys, sketches_of, codes)
+    del sketches_of
     order = pc.sort_indices(keys, [("posting_id", "ascending")]).to_numpy()
     out_rank = np.empty(len(order), dtype=np.int64)
     out_rank[order] = np.arange(len(order))
@@ -453,13 +575,15 @@ def stage_task(settings: PipelineSettings, run_id: str) -> Staged:
     if not settings.months:
         plans = {s.name: watermarks.plan(s, None if full_refresh else watermarks.load(root, s.name), run_id)
                  for s in sources}
-    return stage(sources, settings.months, run_id, staging_folder(root, run_id), plans)
+    return stage(sources, settings.months, run_id, staging_folder(root, run_id), plans,
+                 workers=ingest_workers(settings.workers))
 
 
 @task(name="write-month-postings", cache_policy=NO_CACHE)
-def write_month_task(out_dir: str, month: str, staged: Path | None, merge: bool) -> tuple[int, int]:
+def write_month_task(out_dir: str, month: str, staged: Path | None, merge: bool,
+                     sketches: Path | None = None) -> tuple[int, int]:
     """Merge the month's new postings into its partition, mark duplicates and rewrite it."""
-    return write_month(storage.root(out_dir), month, staged, merge)
+    return write_month(storage.root(out_dir), month, staged, merge, sketches=sketches)
 
 
 @task(name="write-quarantine", cache_policy=NO_CACHE)
@@ -496,7 +620,8 @@ def _ingest(settings: PipelineSettings, run_id: str) -> dict[str, Any]:
                          out_of_range=staged.counts["out_of_range"])
         for month in sorted(staged.months):
             progress.report("ingest", f"deduplicating and writing {month}")
-            kept, dups = write_month_task(settings.out_dir, month, staged.months[month], not full_refresh)
+            kept, dups = write_month_task(settings.out_dir, month, staged.months[month], not full_refresh,
+                                          staged.sketches.get(month))
             counts["kept"] += kept
             counts["duplicates"] += dups
         for source, path in staged.quarantine.items():

@@ -200,3 +200,29 @@ def to_posting(record: Any, source: str, mapping: Mapping[str, str] | None = Non
         content_hash=content_hash,
         pii_removed=n_pii,
     )
+
+
+Normalised = tuple[Posting | Rejection, bytes | None]
+
+
+def normalise_batch(records: list[Any], source: str, mapping: Mapping[str, str] | None = None,
+                    defaults: Mapping[str, Any] | None = None) -> list[Normalised | None]:
+    """`to_posting` of each record, with the posting's dedupe sketch (ingest's unit of work).
+
+    The unit of work of an ingest worker process: it needs no Prefect, no spaCy and no
+    lemmatiser, only this module and flows.dedupe, so a worker starts in about a second.
+    A posting's sketch is `flows.dedupe.sketch(title, text)` as NUM_PERM little-endian
+    uint32 bytes (None for a rejection). None in `records` (a record that could not be
+    read) gives None.
+    """
+    from flows.dedupe import sketch
+
+    out: list[Normalised | None] = []
+    for record in records:
+        if record is None:
+            out.append(None)
+            continue
+        result = to_posting(record, source, mapping, defaults)
+        signature = sketch(result.title, result.text).astype("<u4").tobytes() if isinstance(result, Posting) else None
+        out.append((result, signature))
+    return out

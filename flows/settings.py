@@ -47,7 +47,8 @@ class PipelineSettings(BaseModel):
         default=0,
         ge=0,
         le=64,
-        description="extract processes; 0 = automatic (2 on a machine with 2+ cores when there are enough ads, else 1)",
+        description="ingest and extract processes; 0 = automatic (on 2+ cores: ingest 2 past its first 1,000 records, "
+        "extract 2 for 50,000+ ads; else 1)",
     )
     runner: Literal["local", "dask"] = Field(
         default="local", description="where per-month tasks run: this process, or a Dask cluster (prefect-dask)"

@@ -83,18 +83,18 @@ def test_text_fingerprint_ignores_case_and_punctuation_only() -> None:
     assert fingerprint("Excel Word") != fingerprint("Excel Word SQL")
 
 
-def _plain_py3langid(text: str) -> str:
+def _plain_py3langid(text: str, prefix: int | None = None) -> str:
     """detect_language as it was: py3langid's own classify, letters counted one by one."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    from extractors.text import DETECTABLE_LANGUAGES
+    from extractors.text import DETECTABLE_LANGUAGES, LANGUAGE_PREFIX_CHARS
 
     ident = _plain_py3langid.__dict__.get("ident")
     if ident is None:
         ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
         ident.set_languages(list(DETECTABLE_LANGUAGES))
         _plain_py3langid.__dict__["ident"] = ident
-    sample = text[:400]
+    sample = text[: prefix or LANGUAGE_PREFIX_CHARS]
     letters = [ch for ch in sample if ch.isalpha()]
     if len(letters) < 3:
         return "und"
@@ -121,7 +121,25 @@ def test_text_detect_language_equals_plain_py3langid_and_its_cache_stays_bounded
     for t in texts + texts:  # the second time from the cache
         assert detect_language(t) == _plain_py3langid(t), t[:80]
         plain = _plain_py3langid.__dict__["ident"]
-        sample = t[:400]
+        sample = t[: text.LANGUAGE_PREFIX_CHARS]
         assert np.array_equal(ident._decide(sample), plain._decide(sample))
         assert len(ident._cache) <= 500
     assert {detect_language(t) for t in texts} >= {"en", "ru", "uk", "ro", "ka"}
+
+
+def test_text_detect_language_on_a_prefix_gives_the_languages_of_400_characters(shared_dir) -> None:  # type: ignore[no-untyped-def]
+    """Detecting on the first LANGUAGE_PREFIX_CHARS characters (300) changes no language found on the first 400:
+    the bundled sample and the 1,536 real rekrute ads (French titles, English requirement lines)."""
+    import json
+
+    from flows.sources import load_sources, read_records
+
+    texts = [f"{raw.record.get('title') or ''}\n{clean_text(str(raw.record.get('description') or ''))}"
+             for source in load_sources(None) for raw in read_records(source) if isinstance(raw.record, dict)]
+    rekrute = shared_dir / "data" / "jobads" / "rekrute-2021" / "rekrut_31_07_21_translated.json"
+    ads = json.loads(rekrute.read_text(encoding="utf-8")).values()
+    texts += [f"{ad['title']}\n" + "\n".join(ad.get("skills_text") or []) for ad in ads]
+    assert len(texts) > 1_700 and sum(len(t) > 400 for t in texts) > 1_000
+    found = [detect_language(t) for t in texts]
+    assert found == [_plain_py3langid(t, 400) for t in texts]
+    assert found.count("en") > 1_400 and {"ru", "uk", "ro", "ka", "be"} <= set(found)
