@@ -29,6 +29,7 @@ No `from __future__ import annotations` here: spaCy validates factory arguments 
 their type hints.
 """
 
+import hashlib
 import json
 import platform
 import re
@@ -42,8 +43,6 @@ import scipy.sparse as sp
 from spacy.attrs import NORM, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
-
-from extractors.persistence import file_sha256
 
 DATA_DIR = Path(__file__).parent / "data"
 MODEL_PATH = DATA_DIR / "competence_classifier.skops"
@@ -79,6 +78,8 @@ TRAIN_CONFIG: Dict[str, Any] = {
 SKILLSPAN_DIR = Path("data/benchmarks/skillspan")
 REKRUTE = Path("data/jobads/rekrute-2021/rekrut_31_07_21_translated.json")
 _SPACE = re.compile(r"\s+")
+_MAX_SLOTS = 2_000_000  # distinct NORM hashes the classifier keeps tables for (cleared beyond)
+_EMPTY = numpy.zeros((0, 2), dtype="uint64")
 
 
 # --------------------------------------------------------------------------- the model
@@ -103,10 +104,16 @@ class CompetenceClassifier:
         self.intercept = numpy.asarray(model["intercept"], dtype="float32")
         self.prefix_length = int(model["prefix_length"])
         self._idf = numpy.asarray(model["idf"], dtype="float32")
-        self._word_ids: Dict[int, int] = {}
-        self._prefix_ids: Dict[int, int] = {}
-        self._bigram_ids: Dict[Tuple[int, int], int] = {}
-        self._lettered: Dict[int, bool] = {}
+        self.vectorizer_vocabulary: Dict[str, int] = self.vectorizer.vocabulary_
+        # the words that can start / end a bigram term (split at every space: exact, not a guess)
+        self._bigram_firsts: set = set()
+        self._bigram_seconds: set = set()
+        for term in self.vectorizer_vocabulary:
+            for i, ch in enumerate(term):
+                if ch == " ":
+                    self._bigram_firsts.add(term[:i])
+                    self._bigram_seconds.add(term[i + 1:])
+        self._reset_slots()
         self.platt = (float(model["platt_a"]), float(model["platt_b"]))
 
     def features(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -124,77 +131,151 @@ class CompetenceClassifier:
         """The features of every sentence of `docs` straight from the tokens' NORM hashes.
 
         Equal to ``features`` of the sentences' normalised texts (``norm_sentences``), without
-        building strings: word, bigram and prefix ids are cached per NORM hash.
-        Returns (one row per sentence, each Doc's (start, end) token bounds per sentence).
+        building strings. Returns (one row per sentence, each Doc's (start, end) token bounds
+        per sentence).
         """
-        words, prefixes, lettered = self._word_ids, self._prefix_ids, self._lettered
-        vocab = self.vectorizer.vocabulary_
-        n = self.prefix_length
-        rows: List[int] = []
-        cols: List[int] = []
-        bounds: List[List[Tuple[int, int]]] = []
-        row = 0
-        for doc in docs:
-            spans: List[Tuple[int, int]] = []
-            if len(doc):
-                arr = doc.to_array([SENT_START, NORM])
-                starts = numpy.flatnonzero(arr[:, 0] == 1).tolist() or [0]
-                ends = starts[1:] + [len(doc)]
-                norms = arr[:, 1].tolist()
-                strings = doc.vocab.strings
-                for start, end in zip(starts, ends, strict=True):
-                    prev = None
-                    first = len(rows)
-                    n_words = 0
-                    for h in norms[start:end]:
-                        wid = words.get(h)
-                        if wid is None:
-                            text = strings[h]
-                            lettered[h] = _has_letter(text)
-                            if text.isspace():
-                                words[h] = wid = -2
-                            else:
-                                words[h] = wid = vocab.get(text, -1)
-                                prefixes[h] = vocab.get("~" + text[:n], -1) if len(text) > n + 1 else -1
-                        if wid == -2:  # white space: no feature, no bigram break
-                            continue
-                        n_words += lettered[h]
-                        if wid >= 0:
-                            rows.append(row)
-                            cols.append(wid)
-                        pid = prefixes[h]
-                        if pid >= 0:
-                            rows.append(row)
-                            cols.append(pid)
-                        if prev is not None:
-                            bid = self._bigram_ids.get((prev, h))
-                            if bid is None:
-                                bid = self._bigram_ids[(prev, h)] = vocab.get(strings[prev] + " " + strings[h], -1)
-                            if bid >= 0:
-                                rows.append(row)
-                                cols.append(bid)
-                        prev = h
-                    if n_words < MIN_WORDS:  # too short to classify: an empty row
-                        del rows[first:], cols[first:]
-                    spans.append((start, end))
-                    row += 1
-            bounds.append(spans)
-        if len(self._bigram_ids) > 2_000_000:
-            self._bigram_ids.clear()
+        x, starts, ends, doc_rows = self._batch_features(docs)
+        bounds = []
+        for i in range(len(docs)):
+            lo, hi = doc_rows[i], doc_rows[i + 1]
+            bounds.append(list(zip(starts[lo:hi].tolist(), ends[lo:hi].tolist())))  # noqa: B905 (same length)
+        return x, bounds
+
+    def _batch_features(self, docs: Sequence[Doc]
+                        ) -> Tuple[sp.csr_matrix, numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+        """Sentence features of a batch of Docs, vectorised over the batch's tokens.
+
+        Each distinct NORM hash is looked up once (cached across batches) in per-hash tables:
+        word id, ``~prefix`` id, has a letter, white space, may start / end a bigram term.
+        Bigrams are looked up only for adjacent pairs that may form a term. Returns (rows,
+        sentence start tokens, sentence end tokens, the first row of each Doc (+ the total)).
+        """
+        if len(self._slot_of) > _MAX_SLOTS:
+            self._reset_slots()
+        arrays = [doc.to_array([SENT_START, NORM]) if len(doc) else _EMPTY for doc in docs]
+        lengths = numpy.fromiter((len(a) for a in arrays), dtype=numpy.int64, count=len(arrays))
+        doc_start = numpy.concatenate(([0], numpy.cumsum(lengths)))
+        if doc_start[-1]:
+            allarr = numpy.concatenate(arrays)
+        else:
+            allarr = _EMPTY
+        n_tok = len(allarr)
+        is_start = allarr[:, 0] == 1
+        nonempty = lengths > 0
+        firsts = doc_start[:-1][nonempty]
+        # a Doc without any sentence start is one sentence from its first token
+        per_doc = numpy.add.reduceat(is_start.astype(numpy.int64), firsts) if len(firsts) else numpy.zeros(0)
+        is_start[firsts[per_doc == 0]] = True
+        cum = numpy.cumsum(is_start)
+        tok_row = cum - 1
+        # tokens before their Doc's first sentence start belong to no sentence
+        before = numpy.zeros(n_tok, dtype=numpy.int64)
+        if len(firsts):
+            base = numpy.where(firsts > 0, cum[firsts - 1], 0)
+            before = numpy.repeat(base, lengths[nonempty])
+        in_sent = tok_row >= before
+        starts_global = numpy.flatnonzero(is_start)
+        n_rows = len(starts_global)
+        doc_of_start = numpy.searchsorted(doc_start, starts_global, side="right") - 1
+        doc_rows = numpy.searchsorted(doc_of_start, numpy.arange(len(docs) + 1), side="left")
+        next_start = numpy.append(starts_global[1:], n_tok)
+        # a sentence ends at the next start or at the end of its Doc
+        sent_end_global = numpy.minimum(next_start, doc_start[doc_of_start + 1])
+        starts = starts_global - doc_start[doc_of_start]
+        ends = sent_end_global - doc_start[doc_of_start]
+
+        uniq, inverse = numpy.unique(allarr[:, 1], return_inverse=True)
+        slot = self._slots(uniq, docs[0].vocab.strings if len(docs) else None)[inverse.reshape(-1)]
+        word = self._word[slot]
+        keep = numpy.flatnonzero(in_sent & (word != -2))  # white space: no feature, no bigram break
+        s, sl, word = tok_row[keep], slot[keep], word[keep]
+        n_words = numpy.bincount(s, weights=self._letter[sl], minlength=n_rows)
+        prefix = self._prefix[sl]
+        pair = (s[1:] == s[:-1]) & self._first[sl[:-1]] & self._second[sl[1:]]
+        pair_at = numpy.flatnonzero(pair)
+        bigram = self._bigrams(sl[pair_at], sl[pair_at + 1], docs[0].vocab.strings if len(docs) else None)
+        hit_w, hit_p, hit_b = word >= 0, prefix >= 0, bigram >= 0
+        rows = numpy.concatenate((s[hit_w], s[hit_p], s[pair_at + 1][hit_b]))
+        cols = numpy.concatenate((word[hit_w], prefix[hit_p], bigram[hit_b]))
+        ok = n_words[rows] >= MIN_WORDS  # too short to classify: an empty row
+        rows, cols = rows[ok], cols[ok]
         counts = sp.csr_matrix((numpy.ones(len(rows), dtype="float32"), (rows, cols)),
-                               shape=(row, len(vocab)), dtype="float32")
+                               shape=(n_rows, len(self.vectorizer_vocabulary)), dtype="float32")
         counts.sum_duplicates()
         counts.data = (numpy.log(counts.data) + 1.0) * self._idf[counts.indices]
         norms2 = numpy.sqrt(numpy.asarray(counts.multiply(counts).sum(axis=1)).ravel())
         norms2[norms2 == 0] = 1.0
-        return sp.csr_matrix(sp.diags(1.0 / norms2).astype("float32") @ counts), bounds
+        x = sp.csr_matrix(sp.diags(1.0 / norms2).astype("float32") @ counts)
+        return x, starts, ends, doc_rows
+
+    def _reset_slots(self) -> None:
+        self._slot_of: Dict[int, int] = {}  # NORM hash -> row of the per-hash tables below
+        self._slot_hash: List[int] = []
+        self._bigram_of: Dict[int, int] = {}  # slot pair -> vocabulary id of the bigram (-1 none)
+        # the tables, with room to grow (doubled when full: adding rows stays linear)
+        self._word = numpy.zeros(1024, dtype=numpy.int64)  # vocabulary id of the word; -1 none, -2 white space
+        self._prefix = numpy.zeros(1024, dtype=numpy.int64)  # vocabulary id of its ~prefix; -1 none
+        self._letter = numpy.zeros(1024, dtype=numpy.float64)  # 1.0 when it has a letter (counts as a word)
+        self._first = numpy.zeros(1024, dtype=bool)  # may be the first word of a bigram term
+        self._second = numpy.zeros(1024, dtype=bool)  # may be the second word of a bigram term
+
+    def _slots(self, hashes: numpy.ndarray, strings: Any) -> numpy.ndarray:
+        """Table rows of distinct NORM hashes, adding rows for hashes not seen before."""
+        slot_of = self._slot_of
+        lo = len(self._slot_hash)
+        out = numpy.empty(len(hashes), dtype=numpy.int64)
+        new: List[int] = []
+        for j, h in enumerate(hashes.tolist()):
+            k = slot_of.get(h)
+            if k is None:
+                k = slot_of[h] = len(self._slot_hash)
+                self._slot_hash.append(h)
+                new.append(h)
+            out[j] = k
+        if new:
+            hi = lo + len(new)
+            if hi > len(self._word):
+                size = max(2 * len(self._word), hi)
+                for name in ("_word", "_prefix", "_letter", "_first", "_second"):
+                    old = getattr(self, name)
+                    grown = numpy.zeros(size, dtype=old.dtype)
+                    grown[:lo] = old[:lo]
+                    setattr(self, name, grown)
+            vocab, n = self.vectorizer_vocabulary, self.prefix_length
+            texts = [strings[h] for h in new]
+            self._word[lo:hi] = [-2 if t.isspace() else vocab.get(t, -1) for t in texts]
+            self._prefix[lo:hi] = [vocab.get("~" + t[:n], -1) if len(t) > n + 1 and not t.isspace() else -1
+                                   for t in texts]
+            self._letter[lo:hi] = [1.0 if _has_letter(t) else 0.0 for t in texts]
+            self._first[lo:hi] = [t in self._bigram_firsts for t in texts]
+            self._second[lo:hi] = [t in self._bigram_seconds for t in texts]
+        return out
+
+    def _bigrams(self, left: numpy.ndarray, right: numpy.ndarray, strings: Any) -> numpy.ndarray:
+        """Vocabulary ids of the bigrams of (left, right) slot pairs; -1 for none."""
+        if not len(left):
+            return numpy.zeros(0, dtype=numpy.int64)
+        keys, inverse = numpy.unique((left << 32) | right, return_inverse=True)
+        cache, vocab, hashes = self._bigram_of, self.vectorizer_vocabulary, self._slot_hash
+        ids = numpy.empty(len(keys), dtype=numpy.int64)
+        for j, key in enumerate(keys.tolist()):
+            bid = cache.get(key)
+            if bid is None:
+                bid = cache[key] = vocab.get(strings[hashes[key >> 32]] + " " + strings[hashes[key & 0xFFFFFFFF]], -1)
+            ids[j] = bid
+        return ids[inverse.reshape(-1)]
 
     def proba_from_features(self, x: sp.csr_matrix) -> numpy.ndarray:
-        """Calibrated probabilities; 0 for an empty row (no known word: no evidence)."""
+        """Calibrated probabilities; 0 for an empty row (no known word: no evidence).
+
+        Only the rows with a feature are multiplied (the others would be set to 0 anyway).
+        """
         a, b = self.platt
-        scores = numpy.asarray(x @ self.coef) + self.intercept
-        probs = 1.0 / (1.0 + numpy.exp(-(a * scores + b)))
-        probs[numpy.diff(x.indptr) == 0] = 0.0
+        probs = numpy.zeros((x.shape[0], len(self.labels)), dtype="float32")
+        rows = numpy.flatnonzero(numpy.diff(x.indptr))
+        if len(rows):
+            scores = numpy.asarray(x[rows] @ self.coef) + self.intercept
+            probs[rows] = 1.0 / (1.0 + numpy.exp(-(a * scores + b)))
         return probs
 
     def decision(self, texts: Sequence[str]) -> numpy.ndarray:
@@ -257,6 +338,19 @@ def load_classifier(path: str = "") -> CompetenceClassifier:
     from extractors.persistence import load_model
 
     return CompetenceClassifier(load_model(Path(path) if path else MODEL_PATH))
+
+
+def file_sha256(path: Any) -> str:
+    """SHA-256 of a file's bytes (as ``extractors.persistence.file_sha256``).
+
+    Here so that importing this module (which every extract process does) does not import
+    skops and scikit-learn: they are imported when a model is loaded or trained.
+    """
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def model_hash(path: Optional[Path] = None) -> str:
@@ -328,20 +422,20 @@ class CompetenceClassifierComponent:
             yield from self._batch(batch)
 
     def _batch(self, docs: List[Doc]) -> List[Doc]:
-        x, sentences = self.classifier.doc_features(docs)
-        probs = self.classifier.proba_from_features(x)
-        labels = self.classifier.labels
-        row = 0
-        for doc, sents in zip(docs, sentences, strict=True):
-            spans: List[Span] = []
-            scores: List[float] = []
-            if sents:
-                block = probs[row:row + len(sents)]
-                for i, j in zip(*numpy.nonzero(block >= self.threshold), strict=True):
-                    start, end = sents[i]
-                    spans.append(Span(doc, start, end, label=labels[j]))
-                    scores.append(round(float(block[i, j]), 4))
-            row += len(sents)
+        clf = self.classifier
+        x, starts, ends, doc_rows = clf._batch_features(docs)
+        probs = clf.proba_from_features(x)
+        labels = clf.labels
+        # every (sentence, competence) at or above the threshold, in row order, then label order
+        hit_rows, hit_cols = numpy.nonzero(probs >= self.threshold)
+        hit_scores = probs[hit_rows, hit_cols].tolist()
+        cut = numpy.searchsorted(hit_rows, doc_rows).tolist()
+        hit_starts, hit_ends = starts[hit_rows].tolist(), ends[hit_rows].tolist()
+        hit_cols = hit_cols.tolist()
+        for i, doc in enumerate(docs):
+            lo, hi = cut[i], cut[i + 1]
+            spans = [Span(doc, hit_starts[k], hit_ends[k], label=labels[hit_cols[k]]) for k in range(lo, hi)]
+            scores = [round(hit_scores[k], 4) for k in range(lo, hi)]
             doc.spans[self.span_key] = SpanGroup(doc, name=self.span_key, spans=spans, attrs={"scores": scores})
         return docs
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import spacy
@@ -12,6 +13,9 @@ from spacy.util import load_config, load_model_from_config
 
 import extractors.classifier  # noqa: F401  (registers the competence_classifier factory)
 import extractors.spacy_components  # noqa: F401  (registers the factories)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 CONFIG_PATH = Path(__file__).parent / "pipeline.cfg"
 # Languages with a blank spaCy pipeline; Georgian, Belarusian and the rest use "xx".
@@ -58,14 +62,41 @@ def mention_frame(postings: list[tuple[str, str, str]], taxonomy_spec: str, batc
     """Mention rows of (posting_id, text, language) triples, as a frame with `columns`.
 
     The unit of work of an extract process: it imports no Prefect, builds (once per
-    process) the pipelines it needs and returns plain rows, never Docs.
+    process) the pipelines it needs and returns plain rows, never Docs. The frame is
+    what ``pd.DataFrame(list(extract_mentions(...)), columns=columns)`` gives (a column
+    no row has is all NaN), built from one list per column.
     """
-    from extractors.mentions import extract_mentions
+    import numpy
+
+    from extractors.mentions import mention_columns
     from taxonomy.load import load_taxonomy
 
     taxonomy = load_taxonomy(taxonomy_spec)
-    rows = list(extract_mentions(postings, taxonomy, taxonomy_spec, batch_size=batch_size))
-    return pd.DataFrame(rows, columns=columns)
+    found = mention_columns(postings, taxonomy, taxonomy_spec, batch_size=batch_size)
+    n = len(found["mention_id"])
+    if not n:
+        return pd.DataFrame([], columns=columns)
+    return pd.DataFrame({name: found[name] if name in found else numpy.full(n, numpy.nan) for name in columns},
+                        columns=columns)
+
+
+def mention_table(postings: list[tuple[str, str, str]], taxonomy_spec: str, batch_size: int,
+                  schema: pa.Schema) -> pa.Table:
+    """The rows of ``mention_frame`` as an Arrow table with `schema` (no pandas in between).
+
+    Columns of `schema` that extract does not fill (taxonomy_version, model_version,
+    run_id) are nulls; the caller sets them.
+    """
+    import pyarrow as pa
+
+    from extractors.mentions import mention_columns
+    from taxonomy.load import load_taxonomy
+
+    taxonomy = load_taxonomy(taxonomy_spec)
+    found = mention_columns(postings, taxonomy, taxonomy_spec, batch_size=batch_size)
+    n = len(found["mention_id"])
+    arrays = [pa.array(found[f.name], type=f.type) if f.name in found else pa.nulls(n, type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def warm_up(languages: list[str], taxonomy_spec: str, hold_seconds: float = 0.0, disable: tuple = ()) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import skops.io as sio
+from skops.io.exceptions import UntrustedTypesFoundException
 
 from extractors.errors import UntrustedModelError
 
@@ -123,10 +124,17 @@ def load_model(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise UntrustedModelError(f"[M003] model file {path} not found")
-    unreviewed = unreviewed_types(path)
-    if unreviewed:
-        raise UntrustedModelError(f"[M001] {path} contains unreviewed types: {unreviewed}")
-    return sio.load(path, trusted=list(TRUSTED_TYPES))
+    # The schema's own type names first (cheap); skops then audits every node again while
+    # loading and refuses anything outside the list (one audit pass, not two: ~4 s per load).
+    outside = sorted(t for t in file_types(path) if t not in TRUSTED_TYPES)
+    if outside:
+        raise UntrustedModelError(f"[M001] {path} contains unreviewed types: {outside}")
+    try:
+        return sio.load(path, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException:
+        raise UntrustedModelError(f"[M001] {path} contains unreviewed types: {unreviewed_types(path)}") from None
+    except (ValueError, TypeError, KeyError, AttributeError, zipfile.BadZipFile) as exc:
+        raise UntrustedModelError(f"[M003] {path} is not a valid skops model file ({exc!r})") from None
 
 
 def file_sha256(path: str | Path) -> str:

@@ -23,7 +23,7 @@ from spacy.attrs import IS_SPACE, LOWER, NORM, ORTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, SpanGroup
-from spacy.util import compile_infix_regex, compile_suffix_regex, filter_spans, minibatch, registry
+from spacy.util import compile_infix_regex, compile_suffix_regex, minibatch, registry
 
 SPAN_KEY = "skills"
 SENTENCE_END = frozenset({".", "!", "?", "…", ";", "•", "·"})
@@ -106,36 +106,46 @@ class LineSentencizer:
         if not docs:
             return
         arrays = [doc.to_array([ORTH, IS_SPACE]) for doc in docs]
-        allends = self._end_flags(numpy.concatenate([a[:, 0] for a in arrays]), docs[0].vocab.strings)
-        offset = 0
-        for doc, array in zip(docs, arrays, strict=True):
-            n = len(doc)
-            ends = allends[offset:offset + n]
-            offset += n
-            # A token that is not white space starts a sentence when the previous such
-            # token, or any white space after it, ends one (white space stays with the
-            # sentence before it).
-            words = numpy.flatnonzero(array[:, 1] == 0)
-            starts = numpy.full(n, -1, dtype="int64")
-            if len(words):
-                counts = numpy.concatenate(([0], numpy.cumsum(ends)))
-                prev, cur = words[:-1], words[1:]
-                starts[cur[counts[cur] > counts[prev]]] = 1
-                starts[words[0]] = 1
-            starts[0] = 1
-            doc.from_array([SENT_START], starts.astype("uint64"))
+        lengths = numpy.fromiter((len(a) for a in arrays), dtype=numpy.int64, count=len(arrays))
+        offsets = numpy.concatenate(([0], numpy.cumsum(lengths)))
+        array = numpy.concatenate(arrays)
+        ends = self._end_flags(array[:, 0], docs[0].vocab.strings)
+        # A token that is not white space starts a sentence when the previous such token
+        # of its Doc, or any white space after it, ends one (white space stays with the
+        # sentence before it); so does the first such token and the first token of a Doc.
+        # All Docs of the batch at once: `counts` counts the sentence ends before a token.
+        words = numpy.flatnonzero(array[:, 1] == 0)
+        doc_of = numpy.searchsorted(offsets, words, side="right") - 1
+        counts = numpy.concatenate(([0], numpy.cumsum(ends)))
+        starts = numpy.full(len(array), -1, dtype="int64")
+        if len(words):
+            prev, cur = words[:-1], words[1:]
+            same = doc_of[1:] == doc_of[:-1]
+            starts[cur[same & (counts[cur] > counts[prev])]] = 1
+            starts[words[numpy.flatnonzero(numpy.concatenate(([True], ~same)))]] = 1
+        starts[offsets[:-1]] = 1
+        starts = starts.astype("uint64")
+        for doc, lo, hi in zip(docs, offsets[:-1].tolist(), offsets[1:].tolist(), strict=True):
+            doc.from_array([SENT_START], starts[lo:hi])
 
 
-@Language.factory("skill_normalizer", default_config={"lang": "en"})
-def make_skill_normalizer(nlp: Language, name: str, lang: str) -> "SkillNormalizer":
-    return SkillNormalizer(lang=lang)
+@Language.factory("skill_normalizer", default_config={"lang": "en", "low_memory": False})
+def make_skill_normalizer(nlp: Language, name: str, lang: str, low_memory: bool) -> "SkillNormalizer":
+    return SkillNormalizer(lang=lang, low_memory=low_memory)
 
 
 class SkillNormalizer:
-    """Set ``token.norm_`` to the token's lower-cased lemma in the ad's language."""
+    """Set ``token.norm_`` to the token's lower-cased lemma in the ad's language.
 
-    def __init__(self, *, lang: str) -> None:
+    ``low_memory`` uses simplemma's memory-frugal dictionaries: the same lemmas, ~44 MiB
+    instead of ~320 MiB for the en/ru/uk/ro/ka dictionaries, but each lemma lookup of a
+    word not seen before costs ~10× more (building the six pipelines, which lemmatise
+    every taxonomy label, took ~5 CPU-s longer).
+    """
+
+    def __init__(self, *, lang: str, low_memory: bool = False) -> None:
         self.lang = lang
+        self.low_memory = bool(low_memory)
         self._langs = _LEMMA_LANGS.get(lang, ())
         self._cache: Dict[int, int] = {}  # hash of the lower form -> hash of the norm
 
@@ -178,12 +188,31 @@ class SkillNormalizer:
             return lower
         lemma = lower
         if self._langs:
-            lemma = simplemma.lemmatize(lower, lang=self._langs).casefold()
+            lemma = simplemma.lemmatize(lower, lang=self._langs, low_memory=self.low_memory).casefold()
         if lemma == lower and _GEORGIAN.match(lower):
             for suffix in _KA_SUFFIXES:
                 if lower.endswith(suffix) and len(lower) - len(suffix) >= 3:
                     return lower[: -len(suffix)]
         return lemma
+
+
+def _longest(matches: List[tuple]) -> List[tuple]:
+    """``spacy.util.filter_spans`` on (start, end, label) tuples: the (first) longest of overlapping matches.
+
+    Same order and same choice as filter_spans over the Spans of `matches`, without making a
+    Span of every candidate.
+    """
+    if len(matches) < 2:
+        return list(matches)
+    ordered = sorted(matches, key=lambda m: (m[1] - m[0], -m[0]), reverse=True)
+    result = []
+    seen: set = set()
+    for match in ordered:
+        start, end = match[0], match[1]
+        if start not in seen and end - 1 not in seen:
+            result.append(match)
+            seen.update(range(start, end))
+    return sorted(result, key=lambda m: m[0])
 
 
 class _Context:
@@ -282,10 +311,11 @@ class SkillMatcher:
             for match in pending:
                 if self._confirmed(doc, match, found, context):
                     found.append(match)
-        spans = filter_spans([Span(doc, start, end, label=label) for start, end, label in found])
+        kept = _longest(found)
+        spans = [Span(doc, start, end, label=label) for start, end, label in kept]
         ambiguous = set(pending)
         # (span.text joins the span's few tokens; doc.text would join every token of the Doc)
-        scores = [self._score(span, (span.start, span.end, span.label_) in ambiguous) for span in spans]
+        scores = [self._score(span, match in ambiguous) for span, match in zip(spans, kept, strict=True)]
         group = SpanGroup(doc, name=self.span_key, spans=spans, attrs={"scores": scores})
         doc.spans[self.span_key] = group
         return doc
