@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import datasets, progress, storage
-from flows.demand import compute_demand
+from flows.demand import MENTION_COLUMNS, compute_demand
 from flows.lock import output_lock
 from flows.runners import check_runner, run_months
 from flows.settings import PipelineSettings, new_run_id
@@ -23,7 +23,8 @@ def aggregate_month_task(settings: PipelineSettings, month: str, run_id: str) ->
     postings = datasets.read_partition(
         root, "postings", month, columns=["posting_id", "country", "region", "occupation", "duplicate_of"]
     )
-    mentions = datasets.read_partition(root, "mentions", month)
+    # only what demand counts; mention ids (one per mention, the bulk of a large month) held once each
+    mentions = datasets.read_partition(root, "mentions", month, columns=MENTION_COLUMNS, categorical=["mention_id"])
     demand = compute_demand(postings, mentions, taxonomy)
     demand["taxonomy_version"] = taxonomy.version
     demand["run_id"] = run_id

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -194,12 +194,14 @@ def partition_file(root: storage.Location, dataset: str, value: str) -> storage.
 
 
 def write_partition_streamed(root: storage.Location, dataset: str, value: str, tables: Iterable[pa.Table],
-                             row_group_rows: int | None = None) -> storage.Location:
+                             row_group_rows: int | None = None, coalesce: bool = False) -> storage.Location:
     """Replace one partition with the rows of `tables`, written as they come (row groups of at most `row_group_rows`).
 
     Like `write_partition`, atomic: the file is written beside the old one and renamed
     over it, so a reader sees the old partition or the new one; the temporary file is
-    removed when `tables` raises. Memory holds one of `tables` at a time.
+    removed when `tables` raises. Memory holds one of `tables` at a time; with `coalesce`,
+    small tables are gathered until they fill a row group of `row_group_rows` (so memory
+    holds at most one row group more).
     """
     schema = SCHEMAS[dataset]
     target = partition_file(root, dataset, value)
@@ -207,7 +209,7 @@ def write_partition_streamed(root: storage.Location, dataset: str, value: str, t
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with storage.parquet_writer(tmp, schema, compression="zstd") as writer:
-            for table in tables:
+            for table in _coalesced(tables, row_group_rows) if coalesce and row_group_rows else tables:
                 if not table.schema.equals(schema, check_metadata=False):
                     table = table.cast(schema)
                 writer.write_table(table.replace_schema_metadata(schema.metadata), row_group_size=row_group_rows)
@@ -219,6 +221,22 @@ def write_partition_streamed(root: storage.Location, dataset: str, value: str, t
         if other != target:
             other.unlink()
     return target
+
+
+def _coalesced(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The rows of `tables`, in order, as tables of exactly `rows` rows (the last one may be shorter)."""
+    pending: list[pa.Table] = []
+    held = 0
+    for table in tables:
+        pending.append(table)
+        held += table.num_rows
+        if held >= rows:
+            whole = pa.concat_tables(pending)
+            full = held - held % rows
+            yield whole.slice(0, full)
+            pending, held = [whole.slice(full)], held - full
+    if held:
+        yield pa.concat_tables(pending)
 
 
 def delete_partition(root: storage.Location, dataset: str, value: str) -> None:
@@ -239,16 +257,26 @@ def partitions(root: storage.Location, dataset: str) -> list[str]:
     return sorted(p.name[len(key):] for p in folder.iterdir() if p.name.startswith(key) and any(p.glob("*.parquet")))
 
 
-def read_partition(root: storage.Location, dataset: str, value: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """One partition as a DataFrame with the dataset's schema (empty if absent)."""
+def read_partition(root: storage.Location, dataset: str, value: str, columns: list[str] | None = None,
+                   categorical: list[str] | None = None) -> pd.DataFrame:
+    """One partition as a DataFrame with the dataset's schema (empty if absent).
+
+    Only `columns` are read from the file when given; the `categorical` ones come as
+    pandas categoricals (each distinct string held once: for large months).
+    """
     schema = SCHEMAS[dataset]
     target = _partition_dir(root, dataset, value) / "part-0.parquet"
     if not target.exists():
         table = schema.empty_table()
+    elif columns:
+        table = storage.read_parquet(target, columns=columns, schema=schema)
     else:
         table = storage.read_parquet(target, schema=schema)
     if columns:
         table = table.select(columns)
+    for name in categorical or []:
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, table.column(i).dictionary_encode())
     return table.to_pandas()
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from taxonomy.model import FRAMEWORKS, Taxonomy
 
 CELL = ["country", "region", "occupation"]
+MENTION_COLUMNS = ["posting_id", "mention_id", "framework", "area_id", "competence_id"]  # what demand reads
 LOW_COUNT = 5
 ANY_LABEL = "Any digital skill"
 
@@ -28,9 +29,7 @@ def compute_demand(postings: pd.DataFrame, mentions: pd.DataFrame, taxonomy: Tax
     """Demand rows for one month (see the module docstring for the definition)."""
     cells = postings.loc[postings["duplicate_of"].isna(), ["posting_id", *CELL]]
     totals = cells.groupby(CELL, dropna=False).size().rename("postings_total").reset_index()
-    joined = mentions[["posting_id", "mention_id", "framework", "area_id", "competence_id"]].merge(
-        cells, on="posting_id"
-    )
+    joined = mentions[MENTION_COLUMNS].merge(cells, on="posting_id")
     levels = {
         "competence": ["framework", "area_id", "competence_id"],
         "area": ["framework", "area_id"],

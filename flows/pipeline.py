@@ -113,6 +113,8 @@ def _run_stages(
             t0 = time.perf_counter()
             result = stage(settings, run_id, months=months) if months else {"pages": []}
             extra["seconds"][name] = time.perf_counter() - t0
+            if name == "extract":
+                extra["extract_startup"] = result.get("startup_seconds")
             if key:
                 extra[key] = result.get(key, 0)
             pages = result.get("pages", pages)
@@ -129,6 +131,7 @@ def _run_stages(
         "months": months,
         "counts": counts,
         "mentions": extra.get("mentions", 0),
+        "extract_startup_seconds": extra.get("extract_startup"),
         "reports": pages,
         "duplicate_rate": final["duplicate_rate"],
         "taxonomy_version": taxonomy_version,

@@ -58,3 +58,28 @@ def test_demand_cells_add_up_to_the_month(toy_taxonomy) -> None:
     assert framework["postings_with"].sum() == 3
     areas = demand[demand["level"] == "area"].set_index(["country", "area_id"])["postings_with"]
     assert areas[("UA", "digcomp:1")] == 2 and areas[("MD", "digcomp:3")] == 1
+
+
+def test_demand_is_the_same_with_mention_ids_as_categories(toy_taxonomy) -> None:
+    """aggregate reads mention_id as a categorical (large months); the counts must not change."""
+    mentions = _mentions()
+    categorical = mentions.assign(mention_id=mentions["mention_id"].astype("category"))
+    plain = compute_demand(_postings(), mentions, toy_taxonomy)
+    pd.testing.assert_frame_equal(compute_demand(_postings(), categorical, toy_taxonomy), plain)
+    assert plain["mentions"].sum() > 0
+
+
+def test_aggregate_reads_the_demand_columns_of_mentions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from flows import datasets
+    from flows.demand import MENTION_COLUMNS
+
+    rows = _mentions().assign(sentence="s", start_char=0, end_char=3, sentence_index=0, surface="x",
+                              concept_id="c", concept_label="C", esco_uri=None, proficiency=None,
+                              competence_label="L", method="matcher", score=1.0, taxonomy_version="t",
+                              model_version="m", run_id="r")
+    datasets.write_partition(tmp_path, "mentions", "2026-01", datasets.to_table(rows, datasets.MENTIONS))
+    read = datasets.read_partition(tmp_path, "mentions", "2026-01", columns=MENTION_COLUMNS,
+                                   categorical=["mention_id"])
+    assert list(read.columns) == MENTION_COLUMNS
+    assert isinstance(read["mention_id"].dtype, pd.CategoricalDtype)
+    assert read["mention_id"].astype(str).tolist() == rows["mention_id"].tolist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows import datasets, extract
+from flows import datasets, extract, extract_worker
 from flows.settings import PipelineSettings
 
 PROVENANCE = ["run_id", "ingested_at"]
@@ -20,12 +21,28 @@ def _frame(root: Path, name: str) -> pd.DataFrame:
     return frame.drop(columns=[c for c in PROVENANCE if c in frame]).reset_index(drop=True)
 
 
-def test_chunks_cover_every_item_in_order() -> None:
-    items = list(range(2_345))
-    parts = extract.chunks(items, 2)
-    assert [x for part in parts for x in part] == items
-    assert all(extract.CHUNK_MIN <= len(p) <= extract.CHUNK_MAX for p in parts[:-1])
-    assert len(extract.chunks(list(range(50)), 2)) == 1
+def test_chunks_are_sized_for_the_workers() -> None:
+    assert extract.chunk_size(2_345, 2) == 294  # about four chunks per worker
+    assert extract.chunk_size(50, 2) == extract.CHUNK_MIN
+    assert extract.chunk_size(10**6, 2) == extract.CHUNK_MAX
+    assert extract.chunk_size(10**6, 1) == extract.SOLO_CHUNK
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(), reason="no forkserver here")
+def test_pool_workers_start_with_the_forkservers_pipelines() -> None:
+    with extract.extract_pool(2, "builtin", ["en", "uk"]) as pool:
+        assert pool is not None
+        states = list(pool.map(extract_worker.state, [1.0, 1.0]))
+    assert len({s["pid"] for s in states}) == 2  # two workers, forked from the one forkserver
+    assert len({s["ppid"] for s in states}) == 1 and states[0]["ppid"] != os.getpid()
+    for s in states:
+        assert s["preloaded"] == {"taxonomy": "builtin", "languages": ["en", "uk"]}
+        assert s["pipelines"] == 2  # built before any work, in the forkserver
+        assert not s["prefect"]  # the workers never imported Prefect
+    # other pipelines: the forkserver is started again with them
+    with extract.extract_pool(2, "builtin", ["ro"]) as pool:
+        again = pool.submit(extract_worker.state).result()
+    assert again["preloaded"]["languages"] == ["ro"] and again["ppid"] != states[0]["ppid"]
 
 
 def test_automatic_workers_follow_the_amount_of_work() -> None:
@@ -46,8 +63,13 @@ def test_extract_flow_with_two_workers_writes_the_same_mentions(sample_run, tmp_
     for month in summary["months"]:
         datasets.delete_partition(copy, "mentions", month)
     monkeypatch.setattr(extract, "CHUNK_MIN", 5)  # several chunks per month even for the small sample
-    assert len(extract.chunks(list(range(40)), 2)) > 1
+    monkeypatch.setattr(extract, "IN_FLIGHT_PER_WORKER", 1)  # and more chunks than the pool holds at once
+    assert extract.chunk_size(40, 2) == 5
+    monkeypatch.setattr(extract, "RENEW_ADS", 1)  # fresh workers for every month after the first
+    renewals = extract.renewals
     result = extract_flow(PipelineSettings(out_dir=str(copy), workers=2))
     assert result["workers"] == 2
+    if extract.START_METHOD in multiprocessing.get_all_start_methods():
+        assert extract.renewals - renewals == len(summary["months"]) - 1
     assert result["mentions"] == summary["mentions"]
     pd.testing.assert_frame_equal(_frame(copy, "mentions"), _frame(root, "mentions"))
