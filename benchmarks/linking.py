@@ -4,12 +4,16 @@
         [--methods verbatim,tfidf,model[,embeddings]] [--json OUT.json]
         [--weights 0,0.25,0.5,1] [--variant label|label_desc|label_alts] [--choose]
     python benchmarks/linking.py --train extractors/data/linker.skops
+    python benchmarks/linking.py --candidates OUT_DIR
 
 Prints a Markdown table (the one in benchmarks/README.md, section "Linking").
 `--train PATH` first trains the model (flows.evaluate.train_linker) and writes its card.
 `embeddings` (optional extra skillpulse[embeddings]) re-scores the model's candidates with
 sentence embeddings; `--weights` reports each weight; `--choose` first scores the weights on
 SkillSpan dev silver data (flows.evaluate.evaluate_embedding_weights_dev) and prints that table.
+`--candidates OUT_DIR` trains the session-3 re-ranker candidates (flows.evaluate.LINKER_CANDIDATES)
+on one training feature matrix (cached in OUT_DIR), scores each on the four dev-silver sets (used
+to choose) and on validation (reported only), prints that table and the rule's choice.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from flows.evaluate import (  # noqa: E402
     METHODS,
+    compare_linker_candidates,
     evaluate_embedding_weights_dev,
     evaluate_esco_linking,
     record_metrics,
@@ -48,6 +53,21 @@ def dev_table(result: dict) -> str:
         for w, m in by_weight.items():
             lines.append(f"| {w} | {name} | {m['sentences']} | {m['RP@1']:.1f} | {m['RP@5']:.1f} | "
                          f"{m['RP@10']:.1f} | {m['MRR']:.1f} |")
+    return "\n".join(lines)
+
+
+def candidates_table(result: dict) -> str:
+    lines = ["| candidate | re-ranker, features | TECH RP@1/5/10, MRR | HOUSE RP@1/5/10, MRR | "
+             "dev-silver RP@5 (tech / house / tech-hidden / house-hidden) | dev-silver mean |",
+             "|---|---|---|---|---|---:|"]
+    for name, c in result["candidates"].items():
+        kind = c["config"].get("reranker", "logistic")
+        val = [f"{m['RP@1']:.1f} / {m['RP@5']:.1f} / {m['RP@10']:.1f}, {m['MRR']:.1f}"
+               for m in c["validation"].values()]
+        dev = " / ".join(f"{m['RP@5']:.1f}" for m in c["dev"]["sets"].values())
+        lines.append(f"| {name} | {kind}, {len(c['config']['features'])} | {val[0]} | {val[1]} | {dev} | "
+                     f"{c['dev']['mean_RP@5']:.2f} |")
+    lines += ["", f"Chosen by the rule (dev-silver only): {result['chosen']}"]
     return "\n".join(lines)
 
 
@@ -81,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="first score the --weights on SkillSpan dev silver data (not validation)")
     parser.add_argument("--json", default=None, help="also write the metrics as JSON here")
     parser.add_argument("--train", default=None, metavar="PATH", help="train a model to PATH first, then evaluate it")
+    parser.add_argument("--candidates", default=None, metavar="OUT_DIR",
+                        help="train and compare the re-ranker candidates in OUT_DIR (nothing else is run)")
     args = parser.parse_args(argv)
+    if args.candidates:
+        result = compare_linker_candidates(args.shared, args.candidates)
+        print(candidates_table(result))
+        return 0
     model = args.model
     if args.train:
         card = train_linker(args.shared, args.train, evaluate=False)

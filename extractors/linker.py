@@ -5,14 +5,16 @@ Two parts:
 - ``ConceptIndex`` is built at run time from the taxonomy (any taxonomy: ``builtin``,
   a folder, ``esco:DIR``). It holds TF-IDF matrices over every label of every concept
   (lemmatised words, 1–2-grams; characters, 3–5-grams within words) and over each
-  concept's "document" (labels + description). For a batch of sentences it computes,
+  concept's "document" (labels + description), and a latent-semantic space (a seeded
+  TruncatedSVD of the documents' TF-IDF). For a batch of sentences it computes,
   per concept, label *containment* (how much of the label, IDF-weighted, is in the
   sentence), cosine similarities, verbatim matches and ranks, and keeps the top
   candidates of each retrieval score.
-- ``Linker`` scores those candidates with a re-ranker: a scikit-learn ``Pipeline``
-  (StandardScaler + LogisticRegression; a HistGradientBoostingClassifier is the other
-  option) trained on pairwise features (``FEATURES``: containment, cosines, windows,
-  ranks, BM25, how much of the sentence a label covers, ESCO skill type and reuse level),
+- ``Linker`` scores those candidates with a re-ranker: a HistGradientBoostingClassifier
+  (the shipped model) or a ``Pipeline`` (StandardScaler + LogisticRegression), trained on
+  pairwise features (``FEATURES``: containment, cosines, windows, ranks, BM25, how much of
+  the sentence a label covers, the latent-semantic cosine, ESCO skill type, reuse level
+  and how many ESCO occupations require the skill),
   from synthetic sentences built from ESCO itself (held-out labels as paraphrases)
   and SkillSpan training sentences linked by exact label matching (silver labels).
 
@@ -38,6 +40,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from extractors.errors import TaxonomyError
 
@@ -45,6 +48,7 @@ MODEL_FORMAT = "skillpulse-linker"
 MODEL_FORMAT_VERSION = 1
 SEED = 13
 N_PER_SCORE = 40  # candidates kept per retrieval score, per sentence
+SCORE_BATCH = 64  # sentences whose candidates the re-ranker scores in one call
 REUSE_LEVELS = ("transversal", "cross-sector", "sector-specific", "occupation-specific")
 FEATURES: tuple[str, ...] = (
     "word_contain_pref", "word_contain_any", "char_contain_pref", "char_contain_any",
@@ -55,7 +59,15 @@ FEATURES: tuple[str, ...] = (
     "gap_char_contain", "gap_char_cos", "gap_doc_cos", "gap_word_contain",
     "log_prior", "win_char_cos_pref", "win_char_cos_any", "win_word_cos_any",
     "sent_cover", "log_sent_tokens", "bm25_doc", "bm25_gap", "log_rank_bm25",
+    # Session 3: ESCO structure (how many occupations list the skill as essential / optional,
+    # how many skill–skill relations it has; zero outside ESCO) and a latent-semantic cosine.
+    "log_occ_essential", "log_occ_optional", "log_skill_relations",
+    "lsa_cos", "gap_lsa_cos", "log_rank_lsa_cos",
 )
+STRUCTURE_FEATURES = ("log_occ_essential", "log_occ_optional", "log_skill_relations")
+LSA_FEATURES = ("lsa_cos", "gap_lsa_cos", "log_rank_lsa_cos")
+BASE_FEATURES = tuple(f for f in FEATURES if f not in STRUCTURE_FEATURES + LSA_FEATURES)  # the 36 of session 2
+LSA_DIMS = 200
 BM25_K1, BM25_B = 1.2, 0.75
 MAX_WINDOW = 4
 _TOKEN = re.compile(r"[^\W_](?:[\w+#]|[.\-](?=\w))*", re.UNICODE)
@@ -78,6 +90,9 @@ class ConceptEntry:
     description: str = ""
     skill_type: str = ""
     reuse_level: str = ""
+    n_essential: int = 0  # ESCO occupations listing the skill as essential
+    n_optional: int = 0  # ... as optional
+    n_skill_relations: int = 0  # ESCO skill–skill relations the skill takes part in
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -99,18 +114,60 @@ def esco_skills_csv(folder: str | Path) -> Path:
     raise TaxonomyError(f"[T001] ESCO folder {folder}: no skills_en.csv (nor en/skills_en.csv)")
 
 
+def _open_csv(folder: Path, name: str) -> Any:
+    """Open ``name`` (or ``name.gz``) in an ESCO folder as text; None if it is not there."""
+    import gzip
+
+    for path in (folder / name, folder / f"{name}.gz"):
+        if path.is_file():
+            if path.suffix == ".gz":
+                return gzip.open(path, "rt", encoding="utf-8", newline="")
+            return path.open(encoding="utf-8", newline="")
+    return None
+
+
+def esco_relation_counts(folder: str | Path) -> dict[str, tuple[int, int, int]]:
+    """Skill URI → (occupations listing it as essential, as optional, skill–skill relations).
+
+    Read from ``occupationSkillRelations.csv`` (or ``.csv.gz``) and ``skillSkillRelations.csv``
+    next to ``skills_en.csv``; a missing file counts zero.
+    """
+    folder = Path(folder)
+    counts: dict[str, list[int]] = {}
+    handle = _open_csv(folder, "occupationSkillRelations.csv")
+    if handle is not None:
+        with handle:
+            for row in csv.DictReader(handle):
+                kind = (row.get("relationType") or "").strip()
+                if kind in ("essential", "optional"):
+                    counts.setdefault(row["skillUri"], [0, 0, 0])[0 if kind == "essential" else 1] += 1
+    handle = _open_csv(folder, "skillSkillRelations.csv")
+    if handle is not None:
+        with handle:
+            for row in csv.DictReader(handle):
+                for uri in {row["originalSkillUri"], row["relatedSkillUri"]}:
+                    counts.setdefault(uri, [0, 0, 0])[2] += 1
+    return {uri: (a, b, c) for uri, (a, b, c) in counts.items()}
+
+
 def esco_entries(folder: str | Path) -> list[ConceptEntry]:
-    """ESCO skills as concept entries: id = concept URI, label = preferred label."""
+    """ESCO skills as concept entries: id = concept URI, label = preferred label.
+
+    With the occupation–skill and skill–skill relation counts (``esco_relation_counts``).
+    """
     path = esco_skills_csv(folder)
+    relations = esco_relation_counts(path.parent)
     out: list[ConceptEntry] = []
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
+            essential, optional, related = relations.get(row["conceptUri"], (0, 0, 0))
             out.append(ConceptEntry(
                 id=row["conceptUri"], label=row["preferredLabel"].strip(),
                 alt_labels=tuple(a.strip() for a in (row.get("altLabels") or "").split("\n") if a.strip()),
                 description=(row.get("description") or "").strip(),
                 skill_type=(row.get("skillType") or "").strip(),
                 reuse_level=(row.get("reuseLevel") or "").strip(),
+                n_essential=essential, n_optional=optional, n_skill_relations=related,
             ))
     return out
 
@@ -299,16 +356,48 @@ class ConceptIndex:
         self.unigram_cols = np.asarray(sorted(i for t, i in vocab.items() if " " not in t), dtype=np.int64)
         self.lw_uni_csc = sp.csc_matrix(_binary(lw[:, self.unigram_cols]))
         self.bm25_rows = _bm25(docs, self.word_vec, self.unigram_cols)
+        self._fit_lsa(sp.csr_matrix(both[len(self.label_words):]))
         self.bm25_t = self.bm25_rows.T.tocsr()
         self.is_knowledge = np.asarray([e.skill_type == "knowledge" for e in self.entries], dtype=float)
         self.reuse = np.asarray([[e.reuse_level == r for r in REUSE_LEVELS] for e in self.entries],
                                 dtype=float)
+        self.structure = np.log1p(np.asarray(
+            [[e.n_essential, e.n_optional, e.n_skill_relations] for e in self.entries], dtype=float))
         self.set_prior(prior)
         self._by_first: dict[str, list[tuple[int, str]]] | None = None
         self._label_set = [
             {f" {t} " for t in self.label_chars[s:s + n] if t}
             for s, n in zip(self.pref_row, self.n_labels, strict=True)
         ]
+
+    def _fit_lsa(self, docs: sp.csr_matrix) -> None:
+        """Latent-semantic space: a TruncatedSVD (seeded) of the concept documents' TF-IDF.
+
+        Fitted on the taxonomy's own documents (no training data), over the unigram columns
+        (with bigrams the SVD of ESCO took ≈40 CPU-s; unigrams and 2 power iterations ≈4);
+        ``lsa_docs`` holds the L2-normalised concept vectors. Too small a taxonomy (< 3 concepts
+        or words) has none (the features are then zero).
+        """
+        from sklearn.decomposition import TruncatedSVD
+
+        uni = docs[:, self.unigram_cols]
+        dims = min(LSA_DIMS, uni.shape[0] - 1, uni.shape[1] - 1)
+        self.lsa_components: np.ndarray | None = None
+        self.lsa_docs = np.zeros((docs.shape[0], 1), dtype=np.float32)
+        if dims < 2:
+            return
+        svd = TruncatedSVD(n_components=dims, n_iter=2, random_state=SEED).fit(uni)
+        self.lsa_components = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
+        self.lsa_docs = self._lsa_vectors(docs)
+
+    def _lsa_vectors(self, tfidf: sp.csr_matrix) -> np.ndarray:
+        """L2-normalised latent-semantic vectors of word-space TF-IDF rows (all columns)."""
+        if self.lsa_components is None:
+            return np.zeros((tfidf.shape[0], 1), dtype=np.float32)
+        vec = np.asarray(sp.csr_matrix(tfidf)[:, self.unigram_cols] @ self.lsa_components, dtype=np.float32)
+        norms = np.linalg.norm(vec, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return vec / norms
 
     def set_prior(self, prior: dict[str, float] | None) -> None:
         """Set the popularity prior (concept id → count of ad lines); ids not in the taxonomy are ignored."""
@@ -365,13 +454,16 @@ class ConceptIndex:
         out[:, 2] = np.maximum.reduceat(w_best, seg)
         return out
 
-    def _hide_in_docs(self, doc: np.ndarray, i: int, sentence: sp.csr_matrix, rows: set[int]) -> None:
-        """Recompute the document score of concepts whose labels `rows` are hidden."""
+    def _hide_in_docs(self, doc: np.ndarray, lsa: np.ndarray, i: int, sentence: sp.csr_matrix,
+                      rows: set[int]) -> None:
+        """Recompute the document scores (TF-IDF and latent-semantic cosines) of concepts whose
+        labels `rows` are hidden."""
         for c in sorted({int(self.label_concept[r]) for r in rows}):
             start, count = int(self.pref_row[c]), int(self.n_labels[c])
             kept = [self.label_words[r] for r in range(start, start + count) if r not in rows]
             vec = self.word_vec.transform([" ".join(kept) + " " + self.desc_words[c]])
             doc[i, c] = float((sentence @ vec.T).toarray()[0, 0])
+            lsa[i, c] = float(self._lsa_vectors(sentence)[0] @ self._lsa_vectors(vec)[0])
 
     def _concept_max_t(self, label_scores_t: np.ndarray) -> np.ndarray:
         """Per concept, the best of its labels: (labels, sentences) → (sentences, concepts)."""
@@ -411,6 +503,7 @@ class ConceptIndex:
         wc, cc, ccos, wcos = wc_t.T, cc_t.T, ccos_t.T, wcos_t.T
         doc = (sw @ self.doc_t).toarray()
         desc = (sw @ self.desc_t).toarray()
+        lsa = self._lsa_vectors(sw) @ self.lsa_docs.T
         su = _binary(sw[:, self.unigram_cols])
         shared_t = _label_products(self.lw_uni_csc, su, binary=False)
         shared = shared_t.T
@@ -422,7 +515,7 @@ class ConceptIndex:
                 if rows:
                     for m in (wc, cc, ccos, wcos, shared):
                         m[i, rows] = 0.0
-                    self._hide_in_docs(doc, i, sw[i], set(rows))
+                    self._hide_in_docs(doc, lsa, i, sw[i], set(rows))
                     self._hide_in_bm25(bm25, i, words[i], set(rows))
         # All windows of the batch at once (one vectoriser call per space).
         windows = [self._windows(c) for c in chars]
@@ -438,7 +531,8 @@ class ConceptIndex:
         # Top candidates per score (argpartition), and ranks = 1 + how many concepts score higher.
         top = {name: np.argpartition(-m, min(n_per_score, m.shape[1] - 1), axis=1)[:, :n_per_score]
                for name, m in scores.items()}
-        ordered = {name: np.sort(-m, axis=1) for name, m in (*scores.items(), ("bm25", bm25))}
+        ranked_only = (("bm25", bm25), ("lsa", lsa))
+        ordered = {name: np.sort(-m, axis=1) for name, m in (*scores.items(), *ranked_only)}
         both = cc + wc
         results = []
         for i in range(len(sentences)):
@@ -449,7 +543,7 @@ class ConceptIndex:
                 chosen.update(int(c) for c in include[i])
             cand = np.asarray(sorted(chosen), dtype=np.int64)
             ranks = {name: 1 + np.searchsorted(ordered[name][i], -m[i, cand], side="left")
-                     for name, m in (*scores.items(), ("bm25", bm25))}
+                     for name, m in (*scores.items(), *ranked_only)}
             padded = f" {chars[i]} "
             hidden = set(exclude[i]) if exclude is not None else set()
             exact_pref = np.asarray([
@@ -478,6 +572,7 @@ class ConceptIndex:
             extra = np.column_stack([
                 cover_any[i, cand] / max(n_tokens[i], 1.0), np.full(len(cand), np.log1p(n_tokens[i])),
                 bm25[i, cand] / top_bm25, bm25[i, cand] - top_bm25, np.log(ranks["bm25"]),
+                self.structure[cand], lsa[i, cand], lsa[i, cand] - lsa[i].max(), np.log(ranks["lsa"]),
             ])
             feats = np.column_stack([feats, win, extra]).astype(np.float32)
             baseline = 0.5 * doc[i, cand] + 0.5 * ccos_any[i, cand] + exact_any
@@ -552,23 +647,55 @@ class Linker:
     def __init__(self, model: dict[str, Any] | None, index: ConceptIndex) -> None:
         self.model = model
         self.index = index
-        if model is not None and tuple(model["feature_names"]) != FEATURES:
-            from extractors.errors import UntrustedModelError
+        self.columns: np.ndarray | None = None
+        if model is not None:
+            names = tuple(model["feature_names"])
+            if not set(names) <= set(FEATURES) or len(set(names)) != len(names):
+                from extractors.errors import UntrustedModelError
 
-            raise UntrustedModelError(
-                "[M002] the model was trained with other features than this version computes; retrain it"
-            )
+                raise UntrustedModelError(
+                    "[M002] the model was trained with other features than this version computes; retrain it"
+                )
+            # A model may use a subset of the features this version computes (an older model).
+            if names != FEATURES:
+                self.columns = np.asarray([FEATURES.index(n) for n in names], dtype=np.int64)
 
     @classmethod
     def build(cls, model: dict[str, Any] | None, taxonomy_spec: str = "builtin") -> Linker:
         prior = dict(zip(model["prior_ids"], model["prior_counts"], strict=True)) if model else None
         return cls(model, ConceptIndex(load_entries(taxonomy_spec), prior=prior))
 
-    def rank(self, sentences: Sequence[str], top_k: int = 10) -> list[list[tuple[str, str, float]]]:
-        """For each sentence, the top `top_k` (concept_id, label, score), best first."""
+    def rank(self, sentences: Sequence[str], top_k: int = 10,
+             exclude_labels: Sequence[Iterable[int]] | None = None) -> list[list[tuple[str, str, float]]]:
+        """For each sentence, the top `top_k` (concept_id, label, score), best first.
+
+        `exclude_labels` (evaluation only) hides label rows per sentence, as for a paraphrase.
+        """
         out = []
-        for cands in self.index.candidates(sentences, n_per_score=self._n_per_score()):
-            scores = self.score(cands)
+        batch: list[Candidates] = []
+        for cands in self.index.candidates(sentences, n_per_score=self._n_per_score(),
+                                           exclude_labels=exclude_labels):
+            batch.append(cands)
+            if len(batch) == SCORE_BATCH:
+                out.extend(self._top(batch, top_k))
+                batch = []
+        out.extend(self._top(batch, top_k))
+        return out
+
+    def _top(self, batch: list[Candidates], top_k: int) -> list[list[tuple[str, str, float]]]:
+        """The top `top_k` of each sentence's candidates, the re-ranker called once for the whole batch."""
+        if not batch:
+            return []
+        sizes = [len(c.concepts) for c in batch]
+        stacked = Candidates(np.concatenate([c.concepts for c in batch]),
+                             np.concatenate([c.features for c in batch]),
+                             np.concatenate([c.baseline for c in batch]))
+        # one thread: HistGradientBoosting's OpenMP threads cost more than they gain on a few
+        # thousand rows, and spin badly on a busy machine
+        with threadpool_limits(limits=1):
+            all_scores = self.score(stacked)
+        out = []
+        for cands, scores in zip(batch, np.split(all_scores, np.cumsum(sizes)[:-1]), strict=True):
             order = np.lexsort((cands.concepts, -scores))[:top_k]
             out.append([(self.index.ids[cands.concepts[j]], self.index.entries[cands.concepts[j]].label,
                          round(float(scores[j]), 4)) for j in order])
@@ -585,12 +712,13 @@ class Linker:
         if len(cands.concepts) == 0:
             return np.zeros(0)
         weight = float(self.model.get("config", {}).get("residual_weight", 0.0))
+        x = cands.features if self.columns is None else cands.features[:, self.columns]
         if weight <= 0:
-            return self.model["reranker"].predict_proba(cands.features)[:, 1]
+            return self.model["reranker"].predict_proba(x)[:, 1]
         # The re-ranker learns a correction to the retrieval score: the score is the
         # retrieval score plus `residual_weight` times the re-ranker's logit (higher is
         # better; not a probability).
-        return cands.baseline + weight * self.model["reranker"].decision_function(cands.features)
+        return cands.baseline + weight * self.model["reranker"].decision_function(x)
 
 
 # --------------------------------------------------------------------------- training data
@@ -765,13 +893,17 @@ def fit_reranker(x: np.ndarray, y: np.ndarray, c: float = 1.0, kind: str = "logi
     return model
 
 
-def model_dict(reranker: Any, prior: dict[str, float], config: dict[str, Any]) -> dict[str, Any]:
-    """The persisted model: plain values and built-in scikit-learn objects only."""
+def model_dict(reranker: Any, prior: dict[str, float], config: dict[str, Any],
+               feature_names: Sequence[str] = FEATURES) -> dict[str, Any]:
+    """The persisted model: plain values and built-in scikit-learn objects only.
+
+    `feature_names`: the features (a subset of ``FEATURES``, in that order) the re-ranker was fitted on.
+    """
     ids = sorted(prior)
     return {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
-        "feature_names": list(FEATURES),
+        "feature_names": list(feature_names),
         "reranker": reranker,
         "prior_ids": ids,
         "prior_counts": np.asarray([prior[i] for i in ids], dtype=np.float64),

@@ -46,9 +46,10 @@ MRR_DEPTH = 100
 METHODS = ("verbatim", "tfidf", "model")
 
 # The shipped configuration (see benchmarks/README.md): residual_weight was chosen on the
-# validation splits in an earlier round; the re-ranker kind ("logistic"; "hgb" is possible,
-# with "hgb_params") and the training data (no in-context sentences) among a few candidates
-# on silver pairs from the SkillSpan dev splits.
+# validation splits in session 1; the training data (no in-context sentences) among a few
+# candidates on silver pairs from the SkillSpan dev splits in session 2; the features (all of
+# ``lk.FEATURES``) and the re-ranker kind ("hgb", default parameters of ``lk.new_reranker``)
+# among the session-3 ``LINKER_CANDIDATES`` by the same dev-silver rule.
 TRAIN_CONFIG: dict[str, Any] = {
     "seed": lk.SEED,
     "n_synthetic": 6000,
@@ -59,6 +60,8 @@ TRAIN_CONFIG: dict[str, Any] = {
     "n_per_score": lk.N_PER_SCORE,
     "in_context_repeats": 0,
     "residual_weight": 0.05,
+    "reranker": "hgb",
+    "features": list(lk.FEATURES),
 }
 
 
@@ -252,6 +255,119 @@ def dev_silver(shared_dir: str | Path, index: lk.ConceptIndex, subsets: Iterable
             gold.setdefault(sentence, set()).update(index.entries[c].label for c in pos)
         out[subset] = list(gold.items())
     return out
+
+
+def dev_silver_sets(shared_dir: str | Path, index: lk.ConceptIndex, subsets: Iterable[str] = SUBSETS
+                    ) -> dict[str, tuple[list[str], list[set[str]], list[set[int]] | None]]:
+    """The four dev-silver sets used to choose between linker candidates (never validation).
+
+    ``tech`` / ``house``: ``dev_silver`` (the matching label visible in the index);
+    ``tech-hidden`` / ``house-hidden``: the same sentences with every label row that matches
+    a linked span hidden from the index, as for a paraphrase. Values: (sentences, gold
+    preferred labels, hidden label rows or None).
+    """
+    shared = Path(shared_dir)
+    banned = benchmark_sentences(shared)
+    out: dict[str, tuple[list[str], list[set[str]], list[set[int]] | None]] = {}
+    for subset, rows in dev_silver(shared, index, subsets).items():
+        out[subset] = ([s for s, _ in rows], [g for _, g in rows], None)
+    for subset in subsets:
+        rows2 = [(s, spans) for s, spans in read_conll(shared / SKILLSPAN_DIR / f"skillspan_{subset}_dev.conll")
+                 if " ".join(s.split()) not in banned]
+        data = lk.silver_from_spans(index, rows2, np.random.default_rng(lk.SEED), p_hold=1.0)
+        merged: dict[str, tuple[set[str], set[int]]] = {}
+        for sentence, pos, hide in zip(data.sentences, data.positives, data.exclude, strict=True):
+            gold, hidden = merged.setdefault(sentence, (set(), set()))
+            gold.update(index.entries[c].label for c in pos)
+            hidden.update(hide)
+        out[f"{subset}-hidden"] = (list(merged), [g for g, _ in merged.values()], [h for _, h in merged.values()])
+    return out
+
+
+def evaluate_linker_dev(shared_dir: str | Path, model: dict[str, Any] | None, index: lk.ConceptIndex,
+                        sets: dict[str, tuple[list[str], list[set[str]], list[set[int]] | None]] | None = None
+                        ) -> dict[str, Any]:
+    """RP@k/MRR of a linker model on the four dev-silver sets and their mean RP@5 (``dev_silver_sets``)."""
+    sets = sets if sets is not None else dev_silver_sets(shared_dir, index)
+    linker = lk.Linker(model, index)
+    result: dict[str, Any] = {"sets": {}}
+    for name, (sentences, gold, hide) in sets.items():
+        ranked = linker.rank(sentences, top_k=MRR_DEPTH, exclude_labels=[sorted(h) for h in hide] if hide else None)
+        result["sets"][name] = score_rankings(gold, [[label for _, label, _ in r] for r in ranked])
+    result["mean_RP@5"] = round(float(np.mean([m["RP@5"] for m in result["sets"].values()])), 2)
+    return result
+
+
+# Session 3 candidates (benchmarks/README.md, "How the configuration was chosen"): same training
+# data and seed, residual weight 0.05; chosen by mean dev-silver RP@5, a later (more complex)
+# candidate only if it beats the one chosen so far by more than CHOOSE_MARGIN.
+LINKER_CANDIDATES: dict[str, dict[str, Any]] = {
+    "C0": {"features": list(lk.BASE_FEATURES), "reranker": "logistic"},
+    "C1": {"features": list(lk.BASE_FEATURES + lk.STRUCTURE_FEATURES), "reranker": "logistic"},
+    "C2": {"features": list(lk.FEATURES), "reranker": "logistic"},
+    "C3": {"features": list(lk.FEATURES), "reranker": "hgb"},
+}
+CHOOSE_MARGIN = 0.5
+
+
+def choose_candidate(dev_means: dict[str, float], margin: float = CHOOSE_MARGIN) -> str:
+    """The pre-declared rule: walk the candidates in order (simplest first) and move to a later
+    one only if its dev-silver mean beats the current choice by more than `margin`."""
+    names = list(dev_means)
+    chosen = names[0]
+    for name in names[1:]:
+        if dev_means[name] > dev_means[chosen] + margin:
+            chosen = name
+    return chosen
+
+
+def compare_linker_candidates(shared_dir: str | Path, out_dir: str | Path,
+                              candidates: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Train every candidate on one feature matrix (all ``FEATURES``, built once and cached as
+    ``features.npz`` in `out_dir`), save each model there, and score it on the dev-silver sets
+    (used to choose) and the validation splits (reported, not used to choose)."""
+    shared, out = Path(shared_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    candidates = candidates or LINKER_CANDIDATES
+    config = dict(TRAIN_CONFIG)
+    cache = out / "features.npz"
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as saved:
+            x, y = saved["x"], saved["y"]
+            names = tuple(str(n) for n in saved["names"])
+        if names != lk.FEATURES:
+            raise SourceError(f"[S002] {cache} holds other features; delete it")
+        about = json.loads((out / "features.about.json").read_text(encoding="utf-8"))
+        prior = {k: float(v) for k, v in about.pop("prior").items()}
+    else:
+        x, y, _, prior, about = training_features(shared, config)
+        np.savez(cache, x=x, y=y, names=np.asarray(lk.FEATURES))
+        (out / "features.about.json").write_text(json.dumps(about | {"prior": prior}) + "\n", encoding="utf-8")
+    result: dict[str, Any] = {"features_seconds": round(time.perf_counter() - t0, 1),
+                              "features_cpu_seconds": round(time.process_time() - cpu0, 1), "candidates": {}}
+    index = lk.ConceptIndex(lk.load_entries(f"esco:{shared / ESCO_DIR}"), prior=prior)
+    sets = dev_silver_sets(shared, index)
+    for name, extra in candidates.items():
+        cfg = {**config, **extra}
+        path = out / f"linker-{name}.skops"
+        c0 = time.process_time()
+        fit_and_save(shared, path, x, y, prior, about, cfg, time.perf_counter(), evaluate=False)
+        fit_cpu = round(time.process_time() - c0, 1)
+        from flows.link import load_model
+
+        model = load_model(path)
+        dev = evaluate_linker_dev(shared, model, index, sets)
+        val = {}
+        for subset in SUBSETS:
+            data = read_benchmark(shared / BENCH_DIR / f"{subset}_validation_annotations.csv")
+            val[subset] = score_rankings([g for _, g in data], rank_labels("model", index, [s for s, _ in data], model))
+        result["candidates"][name] = {"config": extra, "fit_cpu_seconds": fit_cpu, "dev": dev, "validation": val}
+        (out / "candidates.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    result["chosen"] = choose_candidate({n: c["dev"]["mean_RP@5"] for n, c in result["candidates"].items()})
+    (out / "candidates.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
 
 
 def dev_paraphrase(shared_dir: str | Path, index: lk.ConceptIndex, subsets: Iterable[str] = SUBSETS
@@ -535,9 +651,11 @@ def fit_and_save(shared: Path, output: str | Path, x: np.ndarray, y: np.ndarray,
     from extractors.persistence import save_model
     from flows.link import card_path
 
-    reranker = lk.fit_reranker(x, y, c=float(config["C"]), kind=str(config.get("reranker", "logistic")),
+    names = tuple(config.get("features") or lk.FEATURES)
+    cols = [lk.FEATURES.index(n) for n in names]
+    reranker = lk.fit_reranker(x[:, cols], y, c=float(config["C"]), kind=str(config.get("reranker", "logistic")),
                                **dict(config.get("hgb_params") or {}))
-    model = lk.model_dict(reranker, prior, config)
+    model = lk.model_dict(reranker, prior, config, feature_names=names)
     output = Path(output)
     save_model(model, output)
     card: dict[str, Any] = {
@@ -549,8 +667,8 @@ def fit_and_save(shared: Path, output: str | Path, x: np.ndarray, y: np.ndarray,
                        "rebuilt from the taxonomy.",
         "config": config,
         "training_data": about | {"pairs": int(len(y)), "positives": int(y.sum())},
-        "features": list(lk.FEATURES),
-        **_reranker_summary(reranker),
+        "features": list(names),
+        **_reranker_summary(reranker, names),
         "train_seconds": round(time.perf_counter() - t0, 1),
         "versions": _versions(),
         "sha256": sha256(output),
@@ -578,10 +696,10 @@ def _reranker_name(reranker: Any) -> str:
     return " + ".join(type(step).__name__ for _, step in steps)
 
 
-def _reranker_summary(reranker: Any) -> dict[str, Any]:
+def _reranker_summary(reranker: Any, names: Sequence[str] = lk.FEATURES) -> dict[str, Any]:
     """What the card says about the fitted re-ranker: coefficients, or the boosting size."""
     if hasattr(reranker, "steps"):
-        return {"coefficients": dict(zip(lk.FEATURES, np.round(reranker[-1].coef_[0], 4).tolist(), strict=True))}
+        return {"coefficients": dict(zip(names, np.round(reranker[-1].coef_[0], 4).tolist(), strict=True))}
     return {"boosting": {"n_iter": int(reranker.n_iter_),
                          "n_leaves": int(sum(p[0].get_n_leaf_nodes() for p in reranker._predictors)),
                          **{k: v for k, v in reranker.get_params().items()

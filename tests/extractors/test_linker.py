@@ -95,6 +95,7 @@ def test_hidden_labels_do_not_leak_into_features(toy_index: lk.ConceptIndex) -> 
     row = list(hidden.concepts).index(sql)
     assert hidden.features[row, col] == 0.0
     assert hidden.features[row, lk.FEATURES.index("doc_cos")] == pytest.approx(0.0, abs=1e-6)
+    assert hidden.features[row, lk.FEATURES.index("lsa_cos")] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_verbatim_and_silver_linking(toy_index: lk.ConceptIndex) -> None:
@@ -137,3 +138,79 @@ def test_gradient_boosted_reranker_ranks(toy_index: lk.ConceptIndex) -> None:
     assert ranked[0][0] == "ms_excel"
     with pytest.raises(ValueError, match="unknown re-ranker"):
         lk.new_reranker(kind="forest")
+
+
+ESCO_MINI = Path(__file__).resolve().parent.parent / "fixtures" / "esco_mini"
+
+
+def test_esco_entries_count_occupation_and_skill_relations() -> None:
+    entries = {e.label: e for e in lk.load_entries(f"esco:{ESCO_MINI}")}
+    # Rows copied from ESCO v1.1.1 occupationSkillRelations.csv / skillSkillRelations.csv.
+    staff = entries["manage musical staff"]
+    assert (staff.n_essential, staff.n_optional) == (3, 1)
+    assert (entries["SQL"].n_essential, entries["SQL"].n_optional) == (0, 4)
+    assert entries["protect ICT devices"].n_essential == 1
+    assert entries["manage supplies"].n_skill_relations == 1
+    assert entries["supply chain management"].n_skill_relations == 1
+    assert (entries["Haskell"].n_essential, entries["Haskell"].n_optional, entries["Haskell"].n_skill_relations) == (
+        0, 0, 0)
+    index = lk.ConceptIndex(list(entries.values()))
+    [cands] = index.candidates(["Manage the musical staff"], must_include=[[index.position[staff.id]]])
+    row = list(cands.concepts).index(index.position[staff.id])
+    f = dict(zip(lk.FEATURES, cands.features[row], strict=True))
+    assert f["log_occ_essential"] == pytest.approx(np.log1p(3))
+    assert f["log_occ_optional"] == pytest.approx(np.log1p(1))
+
+
+def test_gzipped_occupation_relations_are_read(tmp_path: Path) -> None:
+    import gzip
+
+    folder = _write_esco(tmp_path / "esco")
+    with gzip.open(folder / "en" / "occupationSkillRelations.csv.gz", "wt", encoding="utf-8") as handle:
+        handle.write("occupationUri,relationType,skillType,skillUri\n"
+                     "o:dev,essential,knowledge,u:python\no:analyst,optional,knowledge,u:python\n"
+                     "o:dev,optional,skill/competence,u:teams\n")
+    counts = lk.esco_relation_counts(folder / "en")
+    assert counts == {"u:python": (1, 1, 0), "u:teams": (0, 1, 0)}
+    assert lk.esco_relation_counts(tmp_path) == {}
+
+
+def test_structure_features_are_zero_outside_esco(toy_index: lk.ConceptIndex) -> None:
+    [cands] = toy_index.candidates(["Python and SQL"])
+    for name in lk.STRUCTURE_FEATURES:
+        assert np.all(cands.features[:, lk.FEATURES.index(name)] == 0.0)
+
+
+def test_lsa_similarity_follows_meaning_and_respects_hidden_labels() -> None:
+    index = lk.ConceptIndex(lk.load_entries(f"esco:{ESCO_MINI}"))
+    assert index.lsa_docs.shape == (len(index), min(lk.LSA_DIMS, len(index) - 1))
+    sql = index.position[next(e.id for e in index.entries if e.label == "SQL")]
+    staff = index.position[next(e.id for e in index.entries if e.label == "manage musical staff")]
+    sentence = ["You query relational databases in SQL"]
+    [cands] = index.candidates(sentence, must_include=[[sql, staff]])
+    col = lk.FEATURES.index("lsa_cos")
+    pos = list(cands.concepts)
+    assert cands.features[pos.index(sql), col] > 0.5 > cands.features[pos.index(staff), col]
+    assert cands.features[pos.index(sql), lk.FEATURES.index("log_rank_lsa_cos")] == 0.0
+    # Hiding SQL's labels recomputes its latent-semantic cosine from what is left (the description).
+    rows = list(range(int(index.pref_row[sql]), int(index.pref_row[sql] + index.n_labels[sql])))
+    [hidden] = index.candidates(sentence, exclude_labels=[rows], must_include=[[sql]])
+    sent = index._lsa_vectors(index.word_vec.transform([lk.normalise_words(sentence[0])]))[0]
+    desc = index._lsa_vectors(index.word_vec.transform([" " + index.desc_words[sql]]))[0]
+    visible = index._lsa_vectors(index.doc_t.T.tocsr()[sql])[0]
+    assert hidden.features[list(hidden.concepts).index(sql), col] == pytest.approx(float(sent @ desc), abs=1e-5)
+    assert cands.features[pos.index(sql), col] == pytest.approx(float(sent @ visible), abs=1e-5)
+    assert float(sent @ desc) != pytest.approx(float(sent @ visible), abs=1e-4)
+
+
+def test_model_on_a_subset_of_features_still_links(toy_index: lk.ConceptIndex) -> None:
+    rng = np.random.default_rng(lk.SEED)
+    x, y, _ = lk.featurise(toy_index, lk.synthetic_esco(toy_index, 120, rng, p_hold=0.3))
+    cols = [lk.FEATURES.index(n) for n in lk.BASE_FEATURES]
+    model = lk.model_dict(lk.fit_reranker(x[:, cols], y), {}, {"residual_weight": 0.05},
+                          feature_names=lk.BASE_FEATURES)
+    assert len(lk.BASE_FEATURES) == 36 and model["feature_names"] == list(lk.BASE_FEATURES)
+    [ranked] = lk.Linker(model, toy_index).rank(["Good knowledge of MS Excel is required"], top_k=3)
+    assert ranked[0][0] == "ms_excel"
+    with pytest.raises(Exception, match="M002"):
+        lk.Linker(dict(model, feature_names=[*lk.BASE_FEATURES, "lsa_cos", "lsa_cos"]), toy_index)

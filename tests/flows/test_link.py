@@ -80,8 +80,9 @@ def test_default_model_loads_and_has_a_card() -> None:
     if not DEFAULT_MODEL.is_file():
         pytest.skip("no default model shipped")
     model = load_model(None)
-    assert model is not None and model["feature_names"] == list(lk.FEATURES)
+    assert model is not None and set(model["feature_names"]) <= set(lk.FEATURES)
     card = json.loads(card_path(DEFAULT_MODEL).read_text(encoding="utf-8"))
+    assert card["features"] == model["feature_names"]
     assert card["sha256"] == ev.sha256(DEFAULT_MODEL)
     assert DEFAULT_MODEL.stat().st_size < 20_000_000
 
@@ -113,3 +114,11 @@ def test_esco_data_matches_the_benchmark_label_space(shared_dir: Path) -> None:
     for subset in ev.SUBSETS:
         data = ev.read_benchmark(shared_dir / ev.BENCH_DIR / f"{subset}_validation_annotations.csv")
         assert data and all(g <= labels for _, g in data)
+
+
+def test_candidate_rule_needs_a_margin_to_prefer_a_later_candidate() -> None:
+    assert ev.choose_candidate({"C0": 80.0, "C1": 80.4, "C2": 80.9, "C3": 80.6}) == "C2"
+    assert ev.choose_candidate({"C0": 80.0, "C1": 80.5, "C2": 79.0}) == "C0"
+    assert ev.choose_candidate({"C0": 80.0, "C1": 81.0, "C2": 81.4, "C3": 81.6}) == "C3"
+    assert list(ev.LINKER_CANDIDATES) == ["C0", "C1", "C2", "C3"]
+    assert ev.LINKER_CANDIDATES["C0"]["features"] == list(lk.BASE_FEATURES)
