@@ -13,7 +13,7 @@ of repeating the sample's few thousand words:
   Zipf-like lexicon (rank r with probability ∝ r^-ZIPF beyond ZIPF_SCALE), else by a word of
   the language's sample vocabulary, keeping the word's casing and punctuation; calibrated so
   that English ads have as many distinct words per 20k and 100k words as the real ads of
-  /work/shared/data (rekrute requirement lines, SkillSpan sentences): ≈3.6k and ≈10k;
+  ../shared/data (rekrute requirement lines, SkillSpan sentences): ≈3.6k and ≈10k;
 - numbers (salaries, years, experience, phone-like runs) get new digits;
 - employers get new names (the legal form stays); bullets, line ends and casing vary;
 - about 3 % of the ads repeat an earlier ad, exactly or with one line changed, as boards do.
