@@ -28,27 +28,25 @@ import pandas as pd
 # main script again
 
 
-def _rss_kib(pid: int) -> int:
+def _proc_kib(pid: int, name: str, field: str) -> int:
+    """A kB figure of /proc/<pid>/<name> (the line starting with `field`), 0 when the process is gone."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        with open(f"/proc/{pid}/{name}", encoding="ascii") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _rss_kib(pid: int) -> int:
+    return _proc_kib(pid, "status", "VmRSS:")
 
 
 def _pss_kib(pid: int) -> int:
     """Proportional set size: shared pages divided among the processes sharing them (Linux)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _proc_kib(pid, "smaps_rollup", "Pss:")
 
 
 def _cpu_seconds(pid: int) -> float:

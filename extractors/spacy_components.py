@@ -69,7 +69,23 @@ def make_line_sentencizer(nlp: Language, name: str) -> "LineSentencizer":
     return LineSentencizer()
 
 
-class LineSentencizer:
+class _BatchComponent:
+    """A component that sets token attributes a whole batch of Docs at a time (``_batch``)."""
+
+    def __call__(self, doc: Doc) -> Doc:
+        self._batch([doc])
+        return doc
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
+        for batch in minibatch(docs, size=batch_size):
+            self._batch(batch)
+            yield from batch
+
+    def _batch(self, docs: List[Doc]) -> None:
+        raise NotImplementedError
+
+
+class LineSentencizer(_BatchComponent):
     """Start a sentence after a line break or sentence-final punctuation.
 
     Works on batches of Docs with numpy: one ``np.unique`` over the batch's ORTH
@@ -80,14 +96,6 @@ class LineSentencizer:
     def __init__(self) -> None:
         self._ends: Dict[int, bool] = {}  # orth hash -> ends a sentence (punctuation or a line break)
 
-    def __call__(self, doc: Doc) -> Doc:
-        self._set_starts([doc])
-        return doc
-
-    def pipe(self, docs: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
-        for batch in minibatch(docs, size=batch_size):
-            self._set_starts(batch)
-            yield from batch
 
     def _end_flags(self, orths: numpy.ndarray, strings: Any) -> numpy.ndarray:
         ends = self._ends
@@ -101,7 +109,7 @@ class LineSentencizer:
             flags[j] = end
         return flags[inverse.reshape(-1)]
 
-    def _set_starts(self, docs: List[Doc]) -> None:
+    def _batch(self, docs: List[Doc]) -> None:
         docs = [doc for doc in docs if len(doc)]
         if not docs:
             return
@@ -134,7 +142,7 @@ def make_skill_normalizer(nlp: Language, name: str, lang: str, low_memory: bool)
     return SkillNormalizer(lang=lang, low_memory=low_memory)
 
 
-class SkillNormalizer:
+class SkillNormalizer(_BatchComponent):
     """Set ``token.norm_`` to the token's lower-cased lemma in the ad's language.
 
     ``low_memory`` uses simplemma's memory-frugal dictionaries: the same lemmas, ~44 MiB
@@ -149,16 +157,8 @@ class SkillNormalizer:
         self._langs = _LEMMA_LANGS.get(lang, ())
         self._cache: Dict[int, int] = {}  # hash of the lower form -> hash of the norm
 
-    def __call__(self, doc: Doc) -> Doc:
-        self._set_norms([doc])
-        return doc
 
-    def pipe(self, docs: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
-        for batch in minibatch(docs, size=batch_size):
-            self._set_norms(batch)
-            yield from batch
-
-    def _set_norms(self, docs: List[Doc]) -> None:
+    def _batch(self, docs: List[Doc]) -> None:
         """Norms for a batch: one lemma lookup per distinct lower-cased form, then numpy."""
         docs = [doc for doc in docs if len(doc)]
         if not docs:

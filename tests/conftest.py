@@ -61,3 +61,16 @@ def sample_run(prefect_harness, tmp_path_factory):  # type: ignore[no-untyped-de
     root = tmp_path_factory.mktemp("sample-run") / "skillpulse-data"
     summary = pipeline_flow(PipelineSettings(out_dir=str(root)))
     return root, summary
+
+
+@pytest.fixture
+def ingest_bodies(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """flows.ingest with its tasks replaced by their bodies (no Prefect server needed); yields the module."""
+    from prefect import Task
+
+    from flows import ingest
+
+    for name, obj in list(vars(ingest).items()):
+        if isinstance(obj, Task):
+            monkeypatch.setattr(ingest, name, obj.fn)
+    return ingest

@@ -47,14 +47,9 @@ def _write(path: Path, ads: list[dict[str, Any] | str], mode: str = "w") -> Path
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def run(ingest_bodies):  # type: ignore[no-untyped-def]
     """Run the ingest flow's body with its tasks' bodies: no Prefect server needed."""
-    from prefect import Task
     from prefect.logging import disable_run_logger
-
-    for name, obj in list(vars(ingest).items()):
-        if isinstance(obj, Task):
-            monkeypatch.setattr(ingest, name, obj.fn)
 
     def go(source: Path, out: Path, run_id: str, **settings: Any) -> dict[str, Any]:
         with disable_run_logger():

@@ -52,14 +52,10 @@ def _generated(path: Path, n: int, seed: int) -> Path:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def run(monkeypatch: pytest.MonkeyPatch, ingest_bodies):  # type: ignore[no-untyped-def]
     """Run the ingest flow's body with its tasks' bodies: no Prefect server needed."""
-    from prefect import Task
     from prefect.logging import disable_run_logger
 
-    for name, obj in list(vars(ingest).items()):
-        if isinstance(obj, Task):
-            monkeypatch.setattr(ingest, name, obj.fn)
     monkeypatch.setattr(ingest, "PARALLEL_AFTER", 100)
     monkeypatch.setattr(ingest, "NORMALISE_BATCH", 64)
 
