@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import simplemma
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -43,6 +42,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from extractors.errors import TaxonomyError
+from extractors.lemmas import lemmatize
 
 MODEL_FORMAT = "skillpulse-linker"
 MODEL_FORMAT_VERSION = 1
@@ -209,7 +209,7 @@ def _esco_cached(path: str) -> list[ConceptEntry]:
 def _lemma(token: str) -> str:
     if len(token) < 4 or not token.isalpha():
         return token
-    return simplemma.lemmatize(token, lang="en").casefold()
+    return lemmatize(token, "en").casefold()
 
 
 def word_tokens(text: str) -> list[str]:

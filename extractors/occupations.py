@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import simplemma
+from extractors.lemmas import lemmatize
 
 __all__ = ["Occupation", "Rule", "classify_occupation", "isco_groups", "load_rules"]
 
@@ -120,7 +120,7 @@ def _lemma(token: str, language: str) -> str:
     if not langs or len(token) < 3:
         return token
     try:
-        return simplemma.lemmatize(token, lang=langs).lower()
+        return lemmatize(token, langs).lower()
     except ValueError:  # pragma: no cover - unsupported language tuple
         return token
 

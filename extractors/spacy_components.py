@@ -4,8 +4,9 @@ No `from __future__ import annotations` here: spaCy validates factory arguments
 from their type hints.
 
 - ``line_sentencizer``: sentences end at line breaks and at . ! ? … ; (job ads are lists).
-- ``skill_normalizer``: sets ``token.norm_`` to the lower-cased lemma (simplemma, per
-  language; Georgian case suffixes stripped), so "электронной почтой" matches the label
+- ``skill_normalizer``: sets ``token.norm_`` to the lower-cased lemma (simplemma's
+  dictionaries, shared as memory-mapped tries: ``extractors.lemmas``; per language;
+  Georgian case suffixes stripped), so "электронной почтой" matches the label
   "электронная почта".
 - ``skill_matcher``: a PhraseMatcher on NORM over every label of every concept; writes
   ``doc.spans["skills"]`` (label = concept id) with ``attrs["scores"]``.
@@ -18,12 +19,13 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 import numpy
-import simplemma
 from spacy.attrs import IS_SPACE, LOWER, NORM, ORTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import compile_infix_regex, compile_suffix_regex, minibatch, registry
+
+from extractors.lemmas import lemmatize
 
 SPAN_KEY = "skills"
 SENTENCE_END = frozenset({".", "!", "?", "…", ";", "•", "·"})
@@ -41,18 +43,18 @@ _LEMMA_LANGS: Dict[str, tuple] = {
 _MAX_CACHE = 400_000
 
 
+def _tokenizer_rules(nlp: Language) -> Language:
+    infixes = list(nlp.Defaults.infixes or []) + [r"/", r"(?<=[\w+#])-(?=[\u10a0-\u10ff])"]
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    suffixes = list(nlp.Defaults.suffixes or []) + [r"(?<=\d[^\W\d_])\."]
+    nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
+    return nlp
+
+
 @registry.callbacks("skillpulse.tokenizer_rules.v1")
 def make_tokenizer_rules() -> Callable[[Language], Language]:
     """Split "C++/C#" at the slash, "Python-ის" before a Georgian suffix, "1C." before the dot."""
-
-    def apply(nlp: Language) -> Language:
-        infixes = list(nlp.Defaults.infixes or []) + [r"/", r"(?<=[\w+#])-(?=[\u10a0-\u10ff])"]
-        nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
-        suffixes = list(nlp.Defaults.suffixes or []) + [r"(?<=\d[^\W\d_])\."]
-        nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
-        return nlp
-
-    return apply
+    return _tokenizer_rules
 
 
 @registry.misc("skillpulse.taxonomy_labels.v1")
@@ -137,23 +139,20 @@ class LineSentencizer(_BatchComponent):
             doc.from_array([SENT_START], starts[lo:hi])
 
 
-@Language.factory("skill_normalizer", default_config={"lang": "en", "low_memory": False})
-def make_skill_normalizer(nlp: Language, name: str, lang: str, low_memory: bool) -> "SkillNormalizer":
-    return SkillNormalizer(lang=lang, low_memory=low_memory)
+@Language.factory("skill_normalizer", default_config={"lang": "en"})
+def make_skill_normalizer(nlp: Language, name: str, lang: str) -> "SkillNormalizer":
+    return SkillNormalizer(lang=lang)
 
 
 class SkillNormalizer(_BatchComponent):
     """Set ``token.norm_`` to the token's lower-cased lemma in the ad's language.
 
-    ``low_memory`` uses simplemma's memory-frugal dictionaries: the same lemmas, ~44 MiB
-    instead of ~320 MiB for the en/ru/uk/ro/ka dictionaries, but each lemma lookup of a
-    word not seen before costs ~10× more (building the six pipelines, which lemmatise
-    every taxonomy label, took ~5 CPU-s longer).
+    Lemmas are simplemma's, from the memory-mapped tries every process shares
+    (``extractors.lemmas``); each distinct lower-cased form is looked up once.
     """
 
-    def __init__(self, *, lang: str, low_memory: bool = False) -> None:
+    def __init__(self, *, lang: str) -> None:
         self.lang = lang
-        self.low_memory = bool(low_memory)
         self._langs = _LEMMA_LANGS.get(lang, ())
         self._cache: Dict[int, int] = {}  # hash of the lower form -> hash of the norm
 
@@ -188,7 +187,7 @@ class SkillNormalizer(_BatchComponent):
             return lower
         lemma = lower
         if self._langs:
-            lemma = simplemma.lemmatize(lower, lang=self._langs, low_memory=self.low_memory).casefold()
+            lemma = lemmatize(lower, self._langs).casefold()
         if lemma == lower and _GEORGIAN.match(lower):
             for suffix in _KA_SUFFIXES:
                 if lower.endswith(suffix) and len(lower) - len(suffix) >= 3:

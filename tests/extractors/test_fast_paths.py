@@ -260,12 +260,3 @@ def test_mention_table_holds_the_frame_rows(sample: dict[str, list[str]]) -> Non
         assert table.column(name).to_pylist() == expected, name
     assert table.column("run_id").null_count == table.num_rows
 
-
-def test_low_memory_dictionaries_give_the_same_norms(sample: dict[str, list[str]]) -> None:
-    from extractors.spacy_components import SkillNormalizer
-
-    words = sorted({w.lower() for text in sample["ru"] + sample["uk"] for w in text.split() if w.isalpha()})
-    assert len(words) > 1000
-    for lang in ("ru", "be"):
-        default, frugal = SkillNormalizer(lang=lang), SkillNormalizer(lang=lang, low_memory=True)
-        assert [frugal.norm(w) for w in words] == [default.norm(w) for w in words]
