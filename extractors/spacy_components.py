@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 import numpy
-from spacy.attrs import IS_SPACE, LOWER, NORM, ORTH, SENT_START
+from spacy.attrs import IS_SPACE, LANG, LOWER, NORM, ORTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, SpanGroup
@@ -55,6 +55,30 @@ def _tokenizer_rules(nlp: Language) -> Language:
 def make_tokenizer_rules() -> Callable[[Language], Language]:
     """Split "C++/C#" at the slash, "Python-ის" before a Georgian suffix, "1C." before the dot."""
     return _tokenizer_rules
+
+
+# The lexeme attributes the skill pipeline reads (the normaliser, sentencizer, matcher and
+# classifier use ORTH, LOWER, NORM, IS_SPACE and token offsets; LANG names the vocabulary).
+LEXEME_ATTRS = (LOWER, NORM, IS_SPACE, LANG)
+
+
+@registry.callbacks("skillpulse.tokenizer_rules.v2")
+def make_lean_tokenizer() -> Callable[[Language], Language]:
+    """The v1 tokenizer rules, and lexemes that compute only ``LEXEME_ATTRS``.
+
+    spaCy computes every lexical attribute (shape, like_num, like_url, is_stop, prefix,
+    suffix, ...) for each new word it meets; the skill pipeline reads four of them, and
+    computing the others was about a sixth of tokenising generated ads. Tokens of these
+    pipelines therefore have no shape, stop-word or like-number flags.
+    """
+
+    def apply(nlp: Language) -> Language:
+        _tokenizer_rules(nlp)
+        getters = nlp.vocab.lex_attr_getters
+        nlp.vocab.lex_attr_getters = {attr: get for attr, get in getters.items() if attr in LEXEME_ATTRS}
+        return nlp
+
+    return apply
 
 
 @registry.misc("skillpulse.taxonomy_labels.v1")
