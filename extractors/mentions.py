@@ -29,27 +29,76 @@ ROW_COLUMNS = ("mention_id", "posting_id", "sentence_index", "sentence", "start_
 
 
 class MentionColumns:
-    """Mention rows gathered column by column (a list per column, no dict per row).
+    """Mention rows gathered compactly: one record per matcher mention or classifier row.
 
-    ``add`` takes one processed Doc; ``columns`` holds the rows in the order of
-    ``doc_mentions``. Sentence and surface texts are cut from the Doc's text by the
-    tokens' character offsets (one ``to_array`` per Doc with mentions), not built
-    token by token from spans.
+    ``add`` takes one processed Doc. A record holds what differs between mentions (posting,
+    sentence, offsets, surface, score) and a *code* that stands for the concept (or, for a
+    classifier row, the competence) with everything the taxonomy says of it; a concept
+    mapped to k competences gives k rows. ``columns`` expands the records into one list per
+    column (in the order of ``doc_mentions``); ``table`` expands them in Arrow (``take`` on
+    per-code and per-record arrays), optionally sorted, without building a Python value
+    per row. Sentence and surface texts are cut from the Doc's text by the tokens'
+    character offsets, each sentence once.
     """
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
-        self.columns: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
-        self._concepts: dict[str, tuple] = {}  # concept id -> its row values and its competences' values
-        self._competences: dict[str, tuple | None] = {}  # competence id -> its classifier row values
+        self.postings: list[str] = []
+        self.sentences: list[str] = []
+        # per record
+        self._posting: list[int] = []  # index into postings
+        self._sentence_index: list[int] = []  # sentence number within its Doc
+        self._sentence: list[int] = []  # index into sentences
+        self._start: list[int] = []
+        self._end: list[int] = []
+        self._surface: list[str] = []
+        self._code: list[int] = []
+        self._score: list[float] = []
+        self._rows = 0
+        # per code: (concept_id, concept_label, esco_uri, proficiency, method), its first row in the
+        # expansion lists, its competence ids; per expansion row: competence id, label, area, framework
+        self._code_of: dict[str, int] = {}
+        self._code_info: list[tuple[str, str, str | None, str | None, str]] = []
+        self._code_first: list[int] = []
+        self._code_comps: list[tuple[str, ...]] = []
+        self._expansion: list[tuple[str, str, str, str]] = []
 
     def __len__(self) -> int:
-        return len(self.columns["mention_id"])
+        return self._rows
 
-    def rows(self) -> list[dict[str, Any]]:
-        """The rows as dicts (``doc_mentions``)."""
-        names = list(self.columns)
-        return [dict(zip(names, values, strict=True)) for values in zip(*self.columns.values(), strict=True)]
+    def _code_for(self, key: str) -> int:
+        code = self._code_of.get(key)
+        if code is not None:
+            return code
+        taxonomy = self.taxonomy
+        if key.startswith(COMPETENCE_CONCEPT_PREFIX):
+            competence = taxonomy.competences[key[len(COMPETENCE_CONCEPT_PREFIX):]]
+            info = (key, competence.label, None, None, METHOD_CLASSIFIER)
+            comps: tuple[str, ...] = (competence.id,)
+        else:
+            concept = taxonomy.concepts[key]
+            info = (concept.id, concept.label, concept.esco_uri, concept.proficiency, METHOD_MATCHER)
+            comps = tuple(concept.competences)
+        code = self._code_of[key] = len(self._code_info)
+        self._code_info.append(info)
+        self._code_first.append(len(self._expansion))
+        self._code_comps.append(comps)
+        for competence_id in comps:
+            competence = taxonomy.competences[competence_id]
+            self._expansion.append((competence_id, competence.label, competence.area, competence.framework))
+        return code
+
+    def _record(self, posting: int, index: int, sentence: int, start: int, end: int, surface: str, code: int,
+                score: float) -> None:
+        self._posting.append(posting)
+        self._sentence_index.append(index)
+        self._sentence.append(sentence)
+        self._start.append(start)
+        self._end.append(end)
+        self._surface.append(surface)
+        self._code.append(code)
+        self._score.append(score)
+        self._rows += len(self._code_comps[code])
 
     def add(self, doc: Doc, posting_id: str, text: str | None = None) -> None:
         """Add the rows of one Doc; `text` is the Doc's text when the caller has it (saves a join).
@@ -64,63 +113,41 @@ class MentionColumns:
             return
         if text is None:
             text = doc.text
+        posting = len(self.postings)
+        self.postings.append(posting_id)
         array = doc.to_array([SENT_START, IDX])
         starts = numpy.flatnonzero(array[:, 0] == 1).tolist()
-        idx = array[:, 1].tolist() + [len(text)]  # char offset of each token, and the end
-        bounds = starts[1:] + [len(doc)]
         given: set[tuple[int, str]] = set()
         if group:
-            self._matcher_rows(group, posting_id, text, starts, bounds, idx, given)
+            idx = array[:, 1].tolist() + [len(text)]  # char offset of each token, and the end
+            bounds = starts[1:] + [len(doc)]
+            self._matcher_records(group, posting, text, starts, bounds, idx, given)
         if found:
-            self._classifier_rows(found, posting_id, text, starts, given)
+            self._classifier_records(found, posting, text, starts, given)
 
-    def _concept(self, concept_id: str) -> tuple:
-        info = self._concepts.get(concept_id)
-        if info is None:
-            taxonomy = self.taxonomy
-            concept = taxonomy.concepts[concept_id]
-            comps = []
-            for competence_id in concept.competences:
-                competence = taxonomy.competences[competence_id]
-                comps.append((competence_id, competence.label, competence.area, competence.framework))
-            info = self._concepts[concept_id] = (concept.id, concept.label, concept.esco_uri, concept.proficiency,
-                                                 tuple(comps))
-        return info
-
-    def _matcher_rows(self, group: Any, posting_id: str, text: str, starts: list[int], bounds: list[int],
-                      idx: list[int], given: set[tuple[int, str]]) -> None:
-        c = self.columns
+    def _matcher_records(self, group: Any, posting: int, text: str, starts: list[int], bounds: list[int],
+                         idx: list[int], given: set[tuple[int, str]]) -> None:
         scores = group.attrs.get("scores", [1.0] * len(group))
-        sentences: dict[int, str] = {}  # sentence text by index: cut once, however many mentions it holds
+        sentences: dict[int, int] = {}  # sentence number -> index into self.sentences: cut once
+        code_of = self._code_of
         for span, score in zip(group, scores, strict=True):
-            concept_id, concept_label, esco_uri, proficiency, comps = self._concept(span.label_)
-            start = span.start
-            index = bisect_right(starts, start) - 1
+            label = span.label_
+            code = code_of.get(label)
+            if code is None:
+                code = self._code_for(label)
+            index = bisect_right(starts, span.start) - 1
             sentence = sentences.get(index)
             if sentence is None:
-                sentence = sentences[index] = text[idx[starts[index]]:idx[bounds[index]]].strip()
+                sentence = sentences[index] = len(self.sentences)
+                self.sentences.append(text[idx[starts[index]]:idx[bounds[index]]].strip())
             start_char, end_char = span.start_char, span.end_char
-            surface = text[start_char:end_char]
-            mention_id = f"{posting_id}:{start_char}:{end_char}:{concept_id}"
-            score = float(score)
-            n = len(comps)
-            for name, value in (("mention_id", mention_id), ("posting_id", posting_id), ("sentence_index", index),
-                                ("sentence", sentence), ("start_char", start_char), ("end_char", end_char),
-                                ("surface", surface), ("concept_id", concept_id), ("concept_label", concept_label),
-                                ("esco_uri", esco_uri), ("proficiency", proficiency), ("method", METHOD_MATCHER),
-                                ("score", score)):
-                c[name].extend([value] * n)
-            for competence_id, competence_label, area, framework in comps:
-                c["competence_id"].append(competence_id)
-                c["competence_label"].append(competence_label)
-                c["area_id"].append(area)
-                c["framework"].append(framework)
+            self._record(posting, index, sentence, start_char, end_char, text[start_char:end_char], code, float(score))
+            for competence_id in self._code_comps[code]:
                 given.add((index, competence_id))
 
-    def _classifier_rows(self, found: Any, posting_id: str, text: str, starts: list[int],
-                         given: set[tuple[int, str]]) -> None:
-        """Rows for classifier evidence: the sentence is the surface; the concept is the competence itself."""
-        c = self.columns
+    def _classifier_records(self, found: Any, posting: int, text: str, starts: list[int],
+                            given: set[tuple[int, str]]) -> None:
+        """Records of classifier evidence: the sentence is the surface; the concept is the competence itself."""
         competences = self.taxonomy.competences
         for span, score in zip(found, found.attrs.get("scores", [1.0] * len(found)), strict=True):
             competence = competences.get(span.label_)
@@ -130,17 +157,122 @@ class MentionColumns:
             span_text = text[span.start_char:span.end_char]
             start_char = span.start_char + (len(span_text) - len(span_text.lstrip()))
             surface = span_text.strip()
-            end_char = start_char + len(surface)
-            concept_id = COMPETENCE_CONCEPT_PREFIX + competence.id
-            for name, value in (("mention_id", f"{posting_id}:{start_char}:{end_char}:{concept_id}"),
-                                ("posting_id", posting_id), ("sentence_index", index), ("sentence", surface),
-                                ("start_char", start_char), ("end_char", end_char), ("surface", surface),
-                                ("concept_id", concept_id), ("concept_label", competence.label), ("esco_uri", None),
-                                ("proficiency", None), ("competence_id", competence.id),
-                                ("competence_label", competence.label), ("area_id", competence.area),
-                                ("framework", competence.framework), ("method", METHOD_CLASSIFIER),
-                                ("score", float(score))):
-                c[name].append(value)
+            sentence = len(self.sentences)
+            self.sentences.append(surface)
+            self._record(posting, index, sentence, start_char, start_char + len(surface), surface,
+                         self._code_for(COMPETENCE_CONCEPT_PREFIX + competence.id), float(score))
+
+    # ------------------------------------------------------------------ expansion
+
+    def _expansion_index(self) -> tuple[numpy.ndarray, numpy.ndarray]:
+        """(record of each row, expansion row of each row), rows in record order."""
+        codes = numpy.asarray(self._code, dtype=numpy.int64)
+        counts = numpy.asarray([len(c) for c in self._code_comps], dtype=numpy.int64)[codes]
+        record = numpy.repeat(numpy.arange(len(codes), dtype=numpy.int64), counts)
+        first_row = numpy.cumsum(counts) - counts  # the first row of each record
+        within = numpy.arange(len(record), dtype=numpy.int64) - numpy.repeat(first_row, counts)
+        first = numpy.asarray(self._code_first, dtype=numpy.int64)[codes]
+        return record, numpy.repeat(first, counts) + within
+
+    @property
+    def columns(self) -> dict[str, list[Any]]:
+        """The rows as one Python list per column (ROW_COLUMNS), in the order of ``doc_mentions``."""
+        out: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
+        record, expansion = self._expansion_index()
+        for r, e in zip(record.tolist(), expansion.tolist(), strict=True):
+            concept_id, concept_label, esco_uri, proficiency, method = self._code_info[self._code[r]]
+            posting_id, start, end = self.postings[self._posting[r]], self._start[r], self._end[r]
+            competence_id, competence_label, area, framework = self._expansion[e]
+            for name, value in (("mention_id", f"{posting_id}:{start}:{end}:{concept_id}"),
+                                ("posting_id", posting_id), ("sentence_index", self._sentence_index[r]),
+                                ("sentence", self.sentences[self._sentence[r]]), ("start_char", start),
+                                ("end_char", end), ("surface", self._surface[r]), ("concept_id", concept_id),
+                                ("concept_label", concept_label), ("esco_uri", esco_uri),
+                                ("proficiency", proficiency), ("competence_id", competence_id),
+                                ("competence_label", competence_label), ("area_id", area),
+                                ("framework", framework), ("method", method), ("score", self._score[r])):
+                out[name].append(value)
+        return out
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as dicts (``doc_mentions``)."""
+        columns = self.columns
+        names = list(columns)
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+    def table(self, schema: Any, constants: dict[str, str] | None = None, sort: bool = False) -> Any:
+        """The rows as an Arrow table of `schema` (its fields among ROW_COLUMNS and `constants`).
+
+        With `sort`, rows are in SORT_KEYS order (stable; the keys are unique per row). A
+        field of `schema` that is neither a row column nor a constant is nulls; a
+        non-nullable field with a null raises ValueError (as ``pa.Table.from_pandas``).
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        record, expansion = self._expansion_index()
+        codes = numpy.asarray(self._code, dtype=numpy.int64)
+        if sort and len(record) > 1:
+            postings = numpy.asarray(_ranks(self.postings), dtype=numpy.int64)[self._posting]
+            concept_rank = numpy.asarray(_ranks([info[0] for info in self._code_info]), dtype=numpy.int64)
+            competence_rank = numpy.asarray(_ranks([e[0] for e in self._expansion]), dtype=numpy.int64)
+            order = numpy.lexsort((competence_rank[expansion], concept_rank[codes][record],
+                                   numpy.asarray(self._start, dtype=numpy.int64)[record], postings[record]))
+            record, expansion = record[order], expansion[order]
+        n = len(record)
+        row_code = codes[record]
+
+        def per_record(values: list[Any], type_: Any) -> Any:
+            return pa.array(values, type=type_).take(pa.array(record))
+
+        def per_code(i: int, type_: Any) -> Any:
+            return pa.array([info[i] for info in self._code_info], type=type_).take(pa.array(row_code))
+
+        def per_expansion(i: int, type_: Any) -> Any:
+            return pa.array([e[i] for e in self._expansion], type=type_).take(pa.array(expansion))
+
+        string = pa.string()
+        posting_id = pa.array(self.postings, type=string).take(pa.array(numpy.asarray(self._posting,
+                                                                                      dtype=numpy.int64)[record]))
+        start = numpy.asarray(self._start, dtype=numpy.int32)[record]
+        end = numpy.asarray(self._end, dtype=numpy.int32)[record]
+        concept_id = per_code(0, string)
+        built: dict[str, Any] = {
+            "posting_id": posting_id, "sentence_index": numpy.asarray(self._sentence_index, dtype=numpy.int32)[record],
+            "sentence": pa.array(self.sentences, type=string).take(
+                pa.array(numpy.asarray(self._sentence, dtype=numpy.int64)[record])),
+            "start_char": start, "end_char": end, "surface": per_record(self._surface, string),
+            "concept_id": concept_id, "concept_label": per_code(1, string), "esco_uri": per_code(2, string),
+            "proficiency": per_code(3, string), "method": per_code(4, string),
+            "competence_id": per_expansion(0, string), "competence_label": per_expansion(1, string),
+            "area_id": per_expansion(2, string), "framework": per_expansion(3, string),
+            "score": numpy.asarray(self._score, dtype=numpy.float64)[record],
+        }
+        built["mention_id"] = pc.binary_join_element_wise(
+            posting_id, pc.cast(pa.array(start), string), pc.cast(pa.array(end), string), concept_id, ":")
+        constants = constants or {}
+        arrays = []
+        for f in schema:
+            if f.name in built:
+                value = built[f.name]
+                array = pa.array(value, type=f.type) if isinstance(value, numpy.ndarray) else value.cast(f.type)
+            elif f.name in constants:
+                array = pa.array([constants[f.name]], type=f.type).take(pa.array(numpy.zeros(n, dtype=numpy.int64)))
+            else:
+                array = pa.nulls(n, type=f.type)
+            if not f.nullable and array.null_count:
+                raise ValueError(f"Field {f.name} was non-nullable but the mention rows had {array.null_count} nulls")
+            arrays.append(array)
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _ranks(values: list[Any]) -> list[int]:
+    """Each value's rank among the distinct values, sorted as Python sorts them."""
+    rank = {value: i for i, value in enumerate(sorted(set(values)))}
+    return [rank[v] for v in values]
+
+
+SORT_KEYS = ("posting_id", "start_char", "concept_id", "competence_id")
 
 
 def doc_mentions(doc: Doc, posting_id: str, taxonomy: Taxonomy) -> list[dict[str, Any]]:
@@ -160,8 +292,8 @@ def mention_columns(
     taxonomy: Taxonomy,
     taxonomy_spec: str,
     batch_size: int = 256,
-) -> dict[str, list[Any]]:
-    """The rows of ``extract_mentions``, as one list per column (ROW_COLUMNS)."""
+) -> MentionColumns:
+    """The rows of ``extract_mentions``, gathered compactly (``MentionColumns``: ``columns``, ``table``)."""
     by_lang: dict[str, list[tuple[str, str]]] = {}
     for posting_id, text, lang in postings:
         by_lang.setdefault(lang or "und", []).append((text, posting_id))
@@ -174,7 +306,7 @@ def mention_columns(
         for doc, i in nlp.pipe(stream, as_tuples=True, batch_size=batch_size):
             text, posting_id = items[i]
             out.add(doc, posting_id, text)
-    return out.columns
+    return out
 
 
 def extract_mentions(

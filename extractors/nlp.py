@@ -72,7 +72,7 @@ def mention_frame(postings: list[tuple[str, str, str]], taxonomy_spec: str, batc
     from taxonomy.load import load_taxonomy
 
     taxonomy = load_taxonomy(taxonomy_spec)
-    found = mention_columns(postings, taxonomy, taxonomy_spec, batch_size=batch_size)
+    found = mention_columns(postings, taxonomy, taxonomy_spec, batch_size=batch_size).columns
     n = len(found["mention_id"])
     if not n:
         return pd.DataFrame([], columns=columns)
@@ -81,22 +81,19 @@ def mention_frame(postings: list[tuple[str, str, str]], taxonomy_spec: str, batc
 
 
 def mention_table(postings: list[tuple[str, str, str]], taxonomy_spec: str, batch_size: int,
-                  schema: pa.Schema) -> pa.Table:
+                  schema: pa.Schema, constants: dict[str, str] | None = None, sort: bool = False) -> pa.Table:
     """The rows of ``mention_frame`` as an Arrow table with `schema` (no pandas in between).
 
     Columns of `schema` that extract does not fill (taxonomy_version, model_version,
-    run_id) are nulls; the caller sets them.
+    run_id) take their value from `constants`, else are nulls. With `sort`, rows are in
+    ``extractors.mentions.SORT_KEYS`` order (a stable sort). A non-nullable field with a
+    null raises ValueError, as ``pa.Table.from_pandas`` does.
     """
-    import pyarrow as pa
-
     from extractors.mentions import mention_columns
     from taxonomy.load import load_taxonomy
 
     taxonomy = load_taxonomy(taxonomy_spec)
-    found = mention_columns(postings, taxonomy, taxonomy_spec, batch_size=batch_size)
-    n = len(found["mention_id"])
-    arrays = [pa.array(found[f.name], type=f.type) if f.name in found else pa.nulls(n, type=f.type) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return mention_columns(postings, taxonomy, taxonomy_spec, batch_size=batch_size).table(schema, constants, sort)
 
 
 def warm_up(languages: list[str], taxonomy_spec: str, hold_seconds: float = 0.0, disable: tuple = ()) -> int:
@@ -116,5 +113,7 @@ def warm_up(languages: list[str], taxonomy_spec: str, hold_seconds: float = 0.0,
         for name in disable:
             if name in nlp.pipe_names:
                 nlp.disable_pipe(name)
+        if "competence_classifier" in nlp.pipe_names and "competence_classifier" not in disable:
+            nlp.get_pipe("competence_classifier").classifier  # noqa: B018 (load the model now, not mid-run)
     time.sleep(hold_seconds)
     return os.getpid()

@@ -248,7 +248,7 @@ def month_mentions(postings: pd.DataFrame, taxonomy_spec: str, batch_size: int, 
     parts = [triples[i:i + size] for i in range(0, len(triples), size)]
     tables = list(mention_tables(parts, taxonomy_spec, taxonomy.version, batch_size, run_id, pool))
     frame = pa.concat_tables(tables or [datasets.MENTIONS.empty_table()]).to_pandas()
-    return frame.sort_values(extract_worker.SORT_KEYS, kind="stable", ignore_index=True)
+    return frame.sort_values(list(extract_worker.SORT_KEYS), kind="stable", ignore_index=True)
 
 
 def extract_month(root: storage.Location, month: str, taxonomy_spec: str, batch_size: int, run_id: str,

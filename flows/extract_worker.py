@@ -22,13 +22,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from extractors.mentions import MODEL_VERSION
-from extractors.nlp import mention_frame, warm_up
+from extractors.mentions import MODEL_VERSION, SORT_KEYS
+from extractors.nlp import mention_table as mention_table_of
+from extractors.nlp import warm_up
 from flows import datasets
 
 PRELOAD_ENV = "SKILLPULSE_PRELOAD"
-SORT_KEYS = ["posting_id", "start_char", "concept_id", "competence_id"]
-_COLUMNS = [f.name for f in datasets.MENTIONS]
+__all__ = ["SORT_KEYS", "mention_table", "preload_spec", "state"]
 preloaded: dict[str, Any] = {}
 
 
@@ -39,12 +39,8 @@ def mention_table(postings: list[tuple[str, str, str]], taxonomy_spec: str, taxo
     Sorted by posting_id, start_char, concept_id, competence_id (stable), so chunks of a
     month in posting_id order concatenate to the month sorted whole.
     """
-    frame = mention_frame(postings, taxonomy_spec, batch_size, _COLUMNS)
-    frame["taxonomy_version"] = taxonomy_version
-    frame["model_version"] = MODEL_VERSION
-    frame["run_id"] = run_id
-    frame = frame.sort_values(SORT_KEYS, kind="stable")
-    return datasets.to_table(frame, datasets.MENTIONS)
+    constants = {"taxonomy_version": taxonomy_version, "model_version": MODEL_VERSION, "run_id": run_id}
+    return mention_table_of(postings, taxonomy_spec, batch_size, datasets.MENTIONS, constants, sort=True)
 
 
 def state(hold_seconds: float = 0.0) -> dict[str, Any]:

@@ -260,3 +260,27 @@ def test_mention_table_holds_the_frame_rows(sample: dict[str, list[str]]) -> Non
         assert table.column(name).to_pylist() == expected, name
     assert table.column("run_id").null_count == table.num_rows
 
+
+def test_sorted_mention_table_equals_the_stably_sorted_frame(sample: dict[str, list[str]]) -> None:
+    import pyarrow as pa
+
+    from extractors.mentions import ROW_COLUMNS, SORT_KEYS
+    from extractors.nlp import mention_table
+
+    # posting ids out of order and across languages, so the sort has work to do
+    postings = [(f"{(i * 7919) % 101:03d}-{lang}", text, lang)
+                for lang, texts in sorted(sample.items()) for i, text in enumerate(texts[:25])]
+    schema = pa.schema([pa.field(name, pa.int32() if name in ("sentence_index", "start_char", "end_char")
+                                 else pa.float32() if name == "score" else pa.string(), nullable=name != "run_id")
+                        for name in COLUMNS])
+    table = mention_table(postings, "builtin", 16, schema, constants={"run_id": "r1"}, sort=True)
+    frame = mention_frame(postings, "builtin", 16, COLUMNS).sort_values(list(SORT_KEYS), kind="stable")
+    assert table.num_rows == len(frame) > 100
+    for name in ROW_COLUMNS:
+        expected = frame[name].astype(object).where(frame[name].notna(), None).tolist()
+        if name == "score":
+            expected = [float(numpy.float32(v)) for v in expected]
+        assert table.column(name).to_pylist() == expected, name
+    assert set(table.column("run_id").to_pylist()) == {"r1"}
+    with pytest.raises(ValueError, match="run_id was non-nullable"):
+        mention_table(postings[:5], "builtin", 16, schema)
