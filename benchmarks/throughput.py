@@ -4,9 +4,9 @@
     python benchmarks/throughput.py ads-10k.jsonl [--workers 1 2]
 
 Normalises the ads (as ingest does), then times (1) the bare blank-pipeline tokenizer
-of each ad's language and (2) extract as the flow runs it (``flows.extract.month_mentions``:
-sentences, normaliser, matcher, the competence classifier when it is in the pipeline,
-and the mention rows, sorted), with 1 and 2 worker processes. Pipelines are built
+of each ad's language and (2) extract as the flow runs a month (sentences, normaliser, matcher, the
+competence classifier when it is in the pipeline, the mention rows sorted as Arrow tables,
+written to a streamed Parquet partition), with 1 and 2 worker processes. Pipelines are built
 before timing (start-up is reported separately). Prints ads/s, words/s, the ratio
 extract / tokenizer and the peak RSS of the whole process tree.
 """
@@ -202,22 +202,45 @@ def bare_tokenizer_seconds(frame: pd.DataFrame) -> float:
 
 
 def extract_seconds(frame: pd.DataFrame, workers: int, taxonomy: str, disable: tuple = ()) -> dict[str, float]:
-    """Start-up (pipelines built, workers started) and extract seconds, and mention rows."""
+    """Start-up (pipelines built, workers started) and extract seconds, and mention rows.
+
+    Extract runs as the flow runs a month (``flows.extract.extract_month`` after reading the
+    postings): chunks of ads → sorted Arrow tables of mention rows (in the pool's workers
+    when there is a pool) → one streamed, zstd-compressed Parquet partition in a temporary
+    folder.
+    """
+    import tempfile
+
     from extractors.nlp import warm_up
-    from flows.extract import extract_pool, month_mentions
+    from flows import datasets, storage
+    from flows.extract import MENTION_ROW_GROUP, chunk_size, extract_pool, mention_tables
+    from taxonomy.load import load_taxonomy
 
     languages = sorted(set(frame["language"]))
+    version = load_taxonomy(taxonomy).version
+    originals = frame[frame["duplicate_of"].isna()]
+    triples = list(zip(originals["posting_id"], originals["text"], originals["language"], strict=True))
     t0 = time.perf_counter()
-    with extract_pool(workers, taxonomy, languages) as pool:
+    with extract_pool(workers, taxonomy, languages) as pool, tempfile.TemporaryDirectory() as tmp:
         if pool is None:
             warm_up(languages, taxonomy, 0.0, disable)
         else:  # one warm-up per worker: each holds its task until the other has taken one
             list(pool.map(warm_up, [languages] * workers, [taxonomy] * workers, [2.0] * workers, [disable] * workers))
         startup = time.perf_counter() - t0
+        size = chunk_size(len(triples), workers)
+        parts = [triples[i:i + size] for i in range(0, len(triples), size)]
+        rows = [0]
+
+        def tables():  # type: ignore[no-untyped-def]
+            for table in mention_tables(parts, taxonomy, version, 256, "bench", pool):
+                rows[0] += table.num_rows
+                yield table
+
         t0 = time.perf_counter()
-        rows = month_mentions(frame, taxonomy, 256, "bench", pool)
+        datasets.write_partition_streamed(storage.root(tmp), "mentions", "2026-01", tables(), MENTION_ROW_GROUP,
+                                          coalesce=True)
         seconds = time.perf_counter() - t0
-    return {"startup": startup, "seconds": seconds, "rows": len(rows)}
+    return {"startup": startup, "seconds": seconds, "rows": rows[0]}
 
 
 def worker_startup(workers: int, taxonomy: str, languages: list[str], method: str) -> dict[str, object]:
