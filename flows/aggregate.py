@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import datasets, progress, storage
+from flows import datasets, memory, progress, storage
 from flows.demand import MENTION_COLUMNS, compute_demand
 from flows.lock import output_lock
 from flows.runners import check_runner, run_months
@@ -29,6 +29,8 @@ def aggregate_month_task(settings: PipelineSettings, month: str, run_id: str) ->
     demand["taxonomy_version"] = taxonomy.version
     demand["run_id"] = run_id
     datasets.write_partition(root, "demand", month, datasets.to_table(demand, datasets.DEMAND))
+    del postings, mentions
+    memory.release()
     get_run_logger().info("Wrote %d demand rows for %s", len(demand), month)
     return len(demand)
 

@@ -36,7 +36,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from extractors.nlp import warm_up
-from flows import datasets, extract_worker, progress, storage
+from flows import datasets, extract_worker, memory, progress, storage
 from flows.lock import output_lock
 from flows.runners import check_runner, run_months
 from flows.settings import PipelineSettings, new_run_id
@@ -84,6 +84,21 @@ def chunk_size(ads: int, workers: int) -> int:
     return min(CHUNK_MAX, max(CHUNK_MIN, math.ceil(ads / (4 * workers))))
 
 
+def _stop_forkserver() -> None:
+    """Stop the extract forkserver (its pipelines are hundreds of MiB), if one of ours runs.
+
+    Uses multiprocessing's private ``_stop`` (guarded): the standard library has no public
+    way to end a forkserver before the process exits.
+    """
+    global _forkserver_preload
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if _forkserver_preload is not None and hasattr(server, "_stop"):
+        server._stop()
+    _forkserver_preload = None
+
+
 def _context(taxonomy_spec: str, languages: list[str]) -> Any:
     """The multiprocessing context of extract pools: a forkserver preloaded with these pipelines, or spawn."""
     global _forkserver_preload
@@ -93,9 +108,7 @@ def _context(taxonomy_spec: str, languages: list[str]) -> Any:
 
     spec = extract_worker.preload_spec(taxonomy_spec, languages)
     if spec != _forkserver_preload:
-        server = getattr(forkserver, "_forkserver", None)
-        if _forkserver_preload is not None and hasattr(server, "_stop"):
-            server._stop()  # started for other pipelines: start afresh (no pool of ours is using it)
+        _stop_forkserver()  # started for other pipelines: start afresh (no pool of ours is using it)
         context = multiprocessing.get_context("forkserver")
         # '__main__' as the default preload has it: workers then do not each import the main script again
         context.set_forkserver_preload(["__main__", extract_worker.__name__])
@@ -127,6 +140,7 @@ def extract_pool(workers: int, taxonomy_spec: str = "builtin", languages: Iterab
     finally:
         pool, _pool, _pool_setup = _pool, None, None
         pool.shutdown(wait=True, cancel_futures=True)
+        _stop_forkserver()  # its memory is of no use to aggregate and report
 
 
 def _month_pool(ads: int) -> Executor | None:
@@ -279,6 +293,7 @@ def extract_month_task(settings: PipelineSettings, month: str, run_id: str) -> i
     root = storage.root(settings.out_dir)
     pool = _month_pool(datasets.partition_rows(root, "postings", month))
     ads, rows = extract_month(root, month, settings.taxonomy, settings.batch_size, run_id, pool)
+    memory.release()
     get_run_logger().info("Extracted %d mention rows from %d original postings in %s", rows, ads, month)
     return rows
 

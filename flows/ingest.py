@@ -61,7 +61,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from extractors.occupations import classify_occupation
-from flows import datasets, progress, storage, watermarks
+from flows import datasets, memory, progress, storage, watermarks
 from flows.dedupe import NUM_PERM, mark_duplicate_rows, sketch
 from flows.lock import output_lock
 from flows.records import Posting, Rejection, normalise_batch, stable_id
@@ -583,7 +583,9 @@ def stage_task(settings: PipelineSettings, run_id: str) -> Staged:
 def write_month_task(out_dir: str, month: str, staged: Path | None, merge: bool,
                      sketches: Path | None = None) -> tuple[int, int]:
     """Merge the month's new postings into its partition, mark duplicates and rewrite it."""
-    return write_month(storage.root(out_dir), month, staged, merge, sketches=sketches)
+    counts = write_month(storage.root(out_dir), month, staged, merge, sketches=sketches)
+    memory.release()
+    return counts
 
 
 @task(name="write-quarantine", cache_policy=NO_CACHE)
@@ -616,6 +618,7 @@ def _ingest(settings: PipelineSettings, run_id: str) -> dict[str, Any]:
     clear_staging(root)  # staging left by a run that died (the output lock is ours)
     try:
         staged = stage_task(settings, run_id)
+        memory.release()  # the run's posting ids and the normalisers' buffers are gone
         counts = Counter(read=staged.counts["read"], quarantined=staged.counts["quarantined"],
                          out_of_range=staged.counts["out_of_range"])
         for month in sorted(staged.months):

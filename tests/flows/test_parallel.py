@@ -39,6 +39,8 @@ def test_pool_workers_start_with_the_forkservers_pipelines() -> None:
         assert s["preloaded"] == {"taxonomy": "builtin", "languages": ["en", "uk"]}
         assert s["pipelines"] == 2  # built before any work, in the forkserver
         assert not s["prefect"]  # the workers never imported Prefect
+    with pytest.raises(ProcessLookupError):  # the forkserver stopped with the pool: its memory is freed
+        os.kill(states[0]["ppid"], 0)
     # other pipelines: the forkserver is started again with them
     with extract.extract_pool(2, "builtin", ["ro"]) as pool:
         again = pool.submit(extract_worker.state).result()
