@@ -35,8 +35,9 @@ from simplemma.strategies.dictionaries.trie_dictionary_factory import TrieDictio
 
 logger = logging.getLogger(__name__)
 CACHE_ENV = "SKILLPULSE_CACHE_DIR"
-# distinct (token, languages) pairs whose lemma the shared lemmatiser keeps (simplemma's own LRU)
-LEMMA_CACHE = 200_000
+# distinct (token, languages) pairs whose lemma the shared lemmatiser keeps (simplemma's own LRU);
+# small, because every caller keeps its own cache of the words it has seen
+LEMMA_CACHE = 8_192
 
 
 def cache_dir() -> Path:

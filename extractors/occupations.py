@@ -36,7 +36,7 @@ from pathlib import Path
 
 from extractors.lemmas import lemmatize
 
-__all__ = ["Occupation", "Rule", "classify_occupation", "isco_groups", "load_rules"]
+__all__ = ["Occupation", "Rule", "classify_occupation", "clear_caches", "isco_groups", "load_rules"]
 
 DATA = Path(__file__).resolve().parent / "data"
 RULES_PATH = DATA / "occupation_rules.csv"
@@ -222,6 +222,12 @@ def _match(text: str, language: str, cached: bool = True) -> Rule | None:
 @lru_cache(maxsize=50_000)
 def _classify_title(title: str, language: str) -> Rule | None:
     return _match(title, language)
+
+
+def clear_caches() -> None:
+    """Forget the titles, tokens and lemmas seen so far (after an ingest: the memory is of no more use)."""
+    for cached in (_classify_title, _tokens, _lemma):
+        cached.cache_clear()
 
 
 def classify_occupation(title: str | None, text: str = "", language: str = "en") -> Occupation:

@@ -56,10 +56,11 @@ SORT_BUCKET_MIN = 10_000  # ads per bucket when a postings partition is not in p
 POSTING_COLUMNS = ["posting_id", "text", "language", "duplicate_of"]
 Triple = tuple[str, str, str]
 START_METHOD = "forkserver"  # of extract pools; "spawn" (each worker builds its pipelines) for comparisons
-# A worker's memory grows with the words it has seen (spaCy's vocabulary and string store keep
-# every new one): with a forkserver, the workers are replaced by fresh ones (about a second)
-# at the start of a month once they have extracted RENEW_ADS ads.
-RENEW_ADS = 50_000
+# A worker's memory grows with the words it has seen (spaCy's vocabulary, string store and
+# tokenizer cache keep every new one: ~5 MiB per 1,000 generated ads after the first 1,000):
+# with a forkserver, once a pool has been given RENEW_ADS ads, the next chunk goes to a fresh
+# pool forked from the forkserver while the old workers finish the chunks they hold and exit.
+RENEW_ADS = 20_000
 _pool: Executor | None = None
 _pool_setup: tuple[int, Any] | None = None  # (workers, context) of _pool
 _pool_ads = 0  # ads extracted by the current workers
@@ -143,15 +144,20 @@ def extract_pool(workers: int, taxonomy_spec: str = "builtin", languages: Iterab
         _stop_forkserver()  # its memory is of no use to aggregate and report
 
 
-def _month_pool(ads: int) -> Executor | None:
-    """The pool for a month of `ads` postings: fresh workers when the current ones have done RENEW_ADS (forkserver)."""
+def _renewed(pool: Executor, ads: int) -> Executor:
+    """The pool to give the next chunk of `ads` ads to: `pool`, or a fresh one (see RENEW_ADS).
+
+    Only the pool of ``extract_pool`` with a forkserver is renewed (a spawned worker would
+    build its pipelines again). The old pool is shut down without waiting: the chunks it
+    holds complete, then its workers exit.
+    """
     global _pool, _pool_ads, renewals
-    if _pool is None or _pool_setup is None:
-        return None
+    if pool is not _pool or _pool_setup is None:
+        return pool
     workers, context = _pool_setup
     if _pool_ads >= RENEW_ADS and context.get_start_method() == "forkserver":
         old, _pool = _pool, ProcessPoolExecutor(max_workers=workers, mp_context=context)
-        old.shutdown(wait=True)
+        old.shutdown(wait=False)
         _pool_ads, renewals = 0, renewals + 1
     _pool_ads += ads
     return _pool
@@ -241,6 +247,7 @@ def mention_tables(chunks: Iterable[list[Triple]], taxonomy_spec: str, taxonomy_
     pending: deque[Future[pa.Table]] = deque()
     try:
         for chunk in chunks:
+            pool = _renewed(pool, len(chunk))
             pending.append(pool.submit(extract_worker.mention_table, chunk, taxonomy_spec, taxonomy_version,
                                        batch_size, run_id))
             if len(pending) >= window:
@@ -291,8 +298,7 @@ def extract_month(root: storage.Location, month: str, taxonomy_spec: str, batch_
 def extract_month_task(settings: PipelineSettings, month: str, run_id: str) -> int:
     """Extract one month's mentions and replace its mentions partition."""
     root = storage.root(settings.out_dir)
-    pool = _month_pool(datasets.partition_rows(root, "postings", month))
-    ads, rows = extract_month(root, month, settings.taxonomy, settings.batch_size, run_id, pool)
+    ads, rows = extract_month(root, month, settings.taxonomy, settings.batch_size, run_id, _pool)
     memory.release()
     get_run_logger().info("Extracted %d mention rows from %d original postings in %s", rows, ads, month)
     return rows

@@ -60,7 +60,7 @@ import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from extractors.occupations import classify_occupation
+from extractors.occupations import classify_occupation, clear_caches
 from flows import datasets, memory, progress, storage, watermarks
 from flows.dedupe import NUM_PERM, mark_duplicate_rows, sketch
 from flows.lock import output_lock
@@ -636,6 +636,8 @@ def _ingest(settings: PipelineSettings, run_id: str) -> dict[str, Any]:
             save_watermarks_task(settings.out_dir, staged.watermarks)
     finally:
         clear_staging(root, run_id)
+        clear_caches()  # occupations of titles seen: no use to the stages after ingest
+        memory.release()
     skipped = staged.skipped
     logger.info("Ingested %d records: %d kept, %d duplicates, %d quarantined, %d out of range; %d skipped "
                 "(ingested by earlier runs)", counts["read"], counts["kept"], counts["duplicates"],

@@ -118,3 +118,14 @@ def test_text_starts_are_not_kept_in_a_cache() -> None:
     assert {(r.code, r.method) for r in results} == {("24", "text-rule")}
     assert occupations._tokens.cache_info().currsize <= 1  # the title only, not the 300 texts
     assert occupations._match(texts[0], "ru", cached=False) == occupations._match(texts[0], "ru")
+
+
+def test_clear_caches_forgets_titles_but_not_the_rules() -> None:
+    from extractors import occupations
+
+    first = occupations.classify_occupation("Java Developer", language="en")
+    assert occupations._classify_title.cache_info().currsize > 0
+    occupations.clear_caches()
+    assert occupations._classify_title.cache_info().currsize == 0
+    assert occupations._lemma.cache_info().currsize == 0
+    assert occupations.classify_occupation("Java Developer", language="en") == first
