@@ -2,15 +2,16 @@
 
     python benchmarks/linking.py [--shared DIR] [--model PATH|none]
         [--methods verbatim,tfidf,model[,embeddings]] [--json OUT.json]
-        [--weights 0,0.25,0.5,1] [--variant label|label_desc|label_alts] [--choose]
+        [--weights 0,0.25,0.5,1] [--variant label,label_desc,label_alts] [--choose]
     python benchmarks/linking.py --train extractors/data/linker.skops
     python benchmarks/linking.py --candidates OUT_DIR
 
 Prints a Markdown table (the one in benchmarks/README.md, section "Linking").
 `--train PATH` first trains the model (flows.evaluate.train_linker) and writes its card.
-`embeddings` (optional extra skillpulse[embeddings]) re-scores the model's candidates with
-sentence embeddings; `--weights` reports each weight; `--choose` first scores the weights on
-SkillSpan dev silver data (flows.evaluate.evaluate_embedding_weights_dev) and prints that table.
+`embeddings` (the default of `skillpulse link`) re-scores the model's candidates with sentence
+embeddings; `--weights` / `--variant` report each setting; `--choose` first scores the linker alone
+and every variant × weight on SkillSpan dev silver data (flows.evaluate.evaluate_embedding_weights_dev),
+prints that table and the setting the pre-declared rule chooses.
 `--candidates OUT_DIR` trains the session-3 re-ranker candidates (flows.evaluate.LINKER_CANDIDATES)
 on one training feature matrix (cached in OUT_DIR), scores each on the four dev-silver sets (used
 to choose) and on validation (reported only), prints that table and the rule's choice.
@@ -28,6 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from flows.evaluate import (  # noqa: E402
+    EMBEDDING_REPORTED_ONLY,
+    EMBEDDING_VARIANTS,
+    EMBEDDING_WEIGHTS,
     METHODS,
     compare_linker_candidates,
     evaluate_embedding_weights_dev,
@@ -47,12 +51,20 @@ def method_name(method: str) -> str:
 
 
 def dev_table(result: dict) -> str:
-    lines = [f"Embedding weights on SkillSpan dev silver data (variant {result['variant']}):", "",
-             "| weight | set | sentences | RP@1 | RP@5 | RP@10 | MRR |", "|---:|---|---:|---:|---:|---:|---:|"]
-    for name, by_weight in result["sets"].items():
-        for w, m in by_weight.items():
-            lines.append(f"| {w} | {name} | {m['sentences']} | {m['RP@1']:.1f} | {m['RP@5']:.1f} | "
-                         f"{m['RP@10']:.1f} | {m['MRR']:.1f} |")
+    sets = list(result["sets"])
+    lines = ["Embedding settings on SkillSpan dev silver data (the rule chooses among: "
+             f"{', '.join(result['eligible'])}; 'none' = the linker alone):", "",
+             "| setting | " + " | ".join(f"{n} ({result['sets'][n]}) RP@5 / MRR" for n in sets)
+             + " | mean RP@5 | mean MRR |", "|---|" + "---:|" * (len(sets) + 2)]
+    rows = [("none", result["none"])] + [
+        (f"{v}@{w}", {n: by_set[n][w] for n in sets})
+        for v, data in result["variants"].items() for by_set in [data["sets"]] for w in by_set[sets[0]]]
+    for name, by_set in rows:
+        cells = " | ".join(f"{by_set[n]['RP@5']:.1f} / {by_set[n]['MRR']:.1f}" for n in sets)
+        mark = "**" if name == result["chosen"] else ""
+        lines.append(f"| {mark}{name}{mark}{'' if name == 'none' or name in result['eligible'] else ' (reported only)'}"
+                     f" | {cells} | {result['means'][name]['RP@5']:.2f} | {result['means'][name]['MRR']:.2f} |")
+    lines += ["", f"Chosen by the rule (dev only): {result['chosen']}"]
     return "\n".join(lines)
 
 
@@ -80,10 +92,8 @@ def table(result: dict) -> str:
     speed = ", ".join(f"{m}: {v} sentences/s" for m, v in result["speed"].items())
     lines.append("")
     lines.append(f"Linking speed (after an index build of {result['index_build_s']} s): {speed}")
-    if "embeddings" in result:
-        e = result["embeddings"]
-        build = e["concept_build"]
-        lines.append(f"Concept embeddings ({e['variant']}): {'read from cache' if build['cached'] else 'computed'} "
+    for variant, build in result.get("embeddings", {}).get("variants", {}).items():
+        lines.append(f"Concept embeddings ({variant}): {'read from cache' if build['cached'] else 'computed'} "
                      f"in {build['seconds']} s ({build['cache']})")
     return "\n".join(lines)
 
@@ -96,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS),
                         help="comma-separated: verbatim,tfidf,model,embeddings")
     parser.add_argument("--weights", default=None, help="embedding weights to report, comma-separated")
-    parser.add_argument("--variant", default=None, help="concept text embedded: label, label_desc, label_alts")
+    parser.add_argument("--variant", default=None,
+                        help="concept texts embedded, comma-separated: label, label_desc, label_alts")
     parser.add_argument("--choose", action="store_true",
                         help="first score the --weights on SkillSpan dev silver data (not validation)")
     parser.add_argument("--json", default=None, help="also write the metrics as JSON here")
@@ -114,13 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trained {args.train} ({card['bytes']} bytes, {card['train_seconds']} s)", file=sys.stderr)
         model = args.train
     weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    variants = [v for v in args.variant.split(",") if v] if args.variant else None
     dev = None
     if args.choose:
-        dev = evaluate_embedding_weights_dev(args.shared, weights or [0.0, 0.25, 0.5, 1.0], model, args.variant)
+        dev = evaluate_embedding_weights_dev(args.shared, weights or EMBEDDING_WEIGHTS, model,
+                                             variants or EMBEDDING_VARIANTS + EMBEDDING_REPORTED_ONLY)
         print(dev_table(dev), flush=True)
         print(flush=True)
     result = evaluate_esco_linking(args.shared, model, methods=[m for m in args.methods.split(",") if m],
-                                   embedding_weights=weights, embedding_variant=args.variant)
+                                   embedding_weights=weights, embedding_variants=variants)
     if dev is not None:
         result["embedding_dev"] = dev
     print(table(result))

@@ -172,14 +172,16 @@ def rank_labels(method: str, index: lk.ConceptIndex, sentences: Sequence[str],
 def evaluate_esco_linking(shared_dir: str | Path, model_path: str | Path | None = None,
                           methods: Iterable[str] = METHODS, subsets: Iterable[str] = SUBSETS,
                           embedding_weights: Sequence[float] | None = None,
-                          embedding_variant: str | None = None) -> dict[str, Any]:
+                          embedding_variant: str | None = None,
+                          embedding_variants: Sequence[str] | None = None) -> dict[str, Any]:
     """RP@1/5/10 and MRR of each method on the TECH and HOUSE validation splits.
 
     Returns ``{"subsets": {subset: {method: metrics}}, "speed": {method: sentences/s},
     "model": path, "taxonomy": ...}``. `model_path` None means the default model.
-    Method ``embeddings`` (optional extra) re-scores the model's candidates with sentence
-    embeddings (``extractors.embeddings``); with several `embedding_weights` each weight
-    is reported as ``embeddings@W``.
+    Method ``embeddings`` (what ``skillpulse link`` ships) re-scores the model's candidates
+    with sentence embeddings (``extractors.embeddings``, its default variant and weight);
+    with several `embedding_weights` or `embedding_variants` each setting is reported as
+    ``embeddings@W`` (one variant) or ``embeddings:VARIANT@W``.
     """
     from flows.link import load_model
 
@@ -194,11 +196,15 @@ def evaluate_esco_linking(shared_dir: str | Path, model_path: str | Path | None 
     result: dict[str, Any] = {"subsets": {}, "speed": {}, "index_build_s": round(build_s, 1),
                               "model": str(model_path or "default"), "taxonomy": f"esco:{esco}"}
     timing: dict[str, list[float]] = {m: [0.0, 0.0] for m in methods}
-    reranker = None
+    rerankers: dict[str, Any] = {}
     if "embeddings" in methods:
-        reranker = _embedding_reranker(model, index, embedding_variant)
-        result["embeddings"] = {"variant": reranker.variant, "concept_build": reranker.build_info,
-                                "weights": list(embedding_weights or [reranker.weight])}
+        for variant in embedding_variants or [embedding_variant]:
+            reranker = _embedding_reranker(model, index, variant)
+            rerankers[reranker.variant] = reranker
+        first = next(iter(rerankers.values()))
+        result["embeddings"] = {"variant": first.variant, "concept_build": first.build_info,
+                                "variants": {v: r.build_info for v, r in rerankers.items()},
+                                "weights": list(embedding_weights or [first.weight])}
     for subset in subsets:
         data = read_benchmark(shared / BENCH_DIR / f"{subset}_validation_annotations.csv")
         sentences = [s for s, _ in data]
@@ -206,13 +212,18 @@ def evaluate_esco_linking(shared_dir: str | Path, model_path: str | Path | None 
         result["subsets"][subset] = {}
         for method in methods:
             start = time.perf_counter()
-            if method == "embeddings" and reranker is not None:
-                scored = reranker.scored(sentences)
-                timing[method][0] += time.perf_counter() - start
-                timing[method][1] += len(sentences)
-                for name, w in _weight_names(embedding_weights, reranker.weight):
-                    ranked = [[label for _, label, _ in reranker.top(s, w, MRR_DEPTH)] for s in scored]
-                    result["subsets"][subset][name] = score_rankings(gold, ranked)
+            if method == "embeddings":
+                for variant, reranker in rerankers.items():
+                    start = time.perf_counter()
+                    scored = reranker.scored(sentences)
+                    if variant == next(iter(rerankers)):
+                        timing[method][0] += time.perf_counter() - start
+                        timing[method][1] += len(sentences)
+                    for name, w in _weight_names(embedding_weights, reranker.weight):
+                        if len(rerankers) > 1:
+                            name = f"embeddings:{variant}@{w:g}"
+                        ranked = [[label for _, label, _ in reranker.top(s, w, MRR_DEPTH)] for s in scored]
+                        result["subsets"][subset][name] = score_rankings(gold, ranked)
                 continue
             ranked = rank_labels(method, index, sentences, model)
             timing[method][0] += time.perf_counter() - start
@@ -222,10 +233,11 @@ def evaluate_esco_linking(shared_dir: str | Path, model_path: str | Path | None 
     return result
 
 
-def _embedding_reranker(model: dict[str, Any] | None, index: lk.ConceptIndex, variant: str | None = None) -> Any:
+def _embedding_reranker(model: dict[str, Any] | None, index: lk.ConceptIndex, variant: str | None = None,
+                        encoder: Any | None = None) -> Any:
     from extractors import embeddings as em
 
-    return em.EmbeddingReranker(lk.Linker(model, index), variant=variant or em.DEFAULT_VARIANT)
+    return em.EmbeddingReranker(lk.Linker(model, index), variant=variant or em.DEFAULT_VARIANT, encoder=encoder)
 
 
 def _weight_names(weights: Sequence[float] | None, default: float) -> list[tuple[str, float]]:
@@ -406,33 +418,78 @@ def dev_paraphrase(shared_dir: str | Path, index: lk.ConceptIndex, subsets: Iter
     return out
 
 
-def evaluate_embedding_weights_dev(shared_dir: str | Path, weights: Sequence[float],
-                                   model_path: str | Path | None = None, variant: str | None = None
+# The embedding settings ``skillpulse link`` may ship, and the rule that picks one, fixed before
+# the ONNX encoder's results were seen (benchmarks/README.md, "ONNX int8 re-ranker"): the highest
+# mean RP@5 over the dev sets tech, house and paraphrase, ties (equal to 0.01) by mean MRR; the
+# winner is the default only if it beats the linker alone by more than CHOOSE_MARGIN. label_alts
+# is scored but not eligible: the paraphrase set is built from the alternative labels it embeds.
+EMBEDDING_VARIANTS = ("label", "label_desc")
+EMBEDDING_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
+EMBEDDING_REPORTED_ONLY = ("label_alts",)
+
+
+def choose_embedding_setting(means: dict[str, dict[str, float]], eligible: Sequence[str],
+                             margin: float = CHOOSE_MARGIN) -> str:
+    """The best eligible setting by mean RP@5 (ties: mean MRR), or "none" (the linker alone)
+    unless it beats ``means["none"]`` by more than `margin` RP@5."""
+    best = max(eligible, key=lambda k: (round(means[k]["RP@5"], 2), round(means[k]["MRR"], 2)))
+    return best if means[best]["RP@5"] > means["none"]["RP@5"] + margin else "none"
+
+
+def evaluate_embedding_weights_dev(shared_dir: str | Path, weights: Sequence[float] = EMBEDDING_WEIGHTS,
+                                   model_path: str | Path | None = None,
+                                   variants: Sequence[str] = EMBEDDING_VARIANTS + EMBEDDING_REPORTED_ONLY,
                                    ) -> dict[str, Any]:
-    """RP@k/MRR per embedding weight on SkillSpan dev silver data (never the validation splits).
+    """RP@k/MRR of the linker alone and of each embedding variant × weight on SkillSpan dev
+    silver data (never the validation splits), and the setting the rule chooses.
 
     Sets: ``tech`` and ``house`` (``dev_silver``: spans equal to a label) and ``paraphrase``
     (``dev_paraphrase``: spans equal to an alternative label, hidden from TF-IDF). Weight 0 is
-    the linker alone (plus the embedding-retrieved candidates, scored by the linker).
+    the linker plus the embedding-retrieved candidates, scored by the linker; ``none`` is the
+    linker alone (``skillpulse link --rerank none``). Returns ``{"sets": {set: sentences},
+    "none": {set: metrics}, "variants": {variant: {set: {weight: metrics}}}, "means":
+    {"none" | "VARIANT@W": {"RP@5", "MRR"}}, "eligible": [...], "chosen": "none" | "VARIANT@W"}``.
     """
+    from extractors import embeddings as em
     from flows.link import load_model
 
     shared = Path(shared_dir)
     model = load_model(model_path)
     prior = dict(zip(model["prior_ids"], model["prior_counts"], strict=True)) if model else None
     index = lk.ConceptIndex(lk.load_entries(f"esco:{shared / ESCO_DIR}"), prior=prior)
-    reranker = _embedding_reranker(model, index, variant)
     sets: dict[str, tuple[list[str], list[set[str]], list[set[int]] | None]] = {
         name: ([s for s, _ in rows], [g for _, g in rows], None) for name, rows in dev_silver(shared, index).items()}
     para = dev_paraphrase(shared, index)
     sets["paraphrase"] = ([s for s, _, _ in para], [g for _, g, _ in para], [h for _, _, h in para])
-    result: dict[str, Any] = {"variant": reranker.variant, "sets": {}}
-    for name, (sentences, gold, hide) in sets.items():
-        scored = reranker.scored(sentences, exclude_labels=[sorted(h) for h in hide] if hide else None)
-        result["sets"][name] = {
-            f"{w:g}": score_rankings(gold, [[label for _, label, _ in reranker.top(s, float(w), MRR_DEPTH)]
-                                            for s in scored])
-            for w in weights}
+    hidden = {name: [sorted(h) for h in hide] if hide else None for name, (_, _, hide) in sets.items()}
+    linker = lk.Linker(model, index)
+    result: dict[str, Any] = {"sets": {name: len(v[0]) for name, v in sets.items()}, "none": {}, "variants": {}}
+    for name, (sentences, gold, _) in sets.items():
+        ranked = linker.rank(sentences, top_k=MRR_DEPTH, exclude_labels=hidden[name])
+        result["none"][name] = score_rankings(gold, [[label for _, label, _ in r] for r in ranked])
+    encoder = em.load_encoder()
+    for variant in variants:
+        reranker = _embedding_reranker(model, index, variant, encoder)
+        by_set: dict[str, dict[str, dict[str, float]]] = {}
+        for name, (sentences, gold, _) in sets.items():
+            scored = reranker.scored(sentences, exclude_labels=hidden[name])
+            by_set[name] = {
+                f"{w:g}": score_rankings(gold, [[label for _, label, _ in reranker.top(s, float(w), MRR_DEPTH)]
+                                                for s in scored])
+                for w in weights}
+        result["variants"][variant] = {"concept_build": reranker.build_info, "sets": by_set}
+
+    def mean(rows: Iterable[dict[str, float]]) -> dict[str, float]:
+        rows = list(rows)
+        return {k: round(float(np.mean([r[k] for r in rows])), 2) for k in ("RP@5", "MRR")}
+
+    means = {"none": mean(result["none"].values())}
+    for variant, v in result["variants"].items():
+        for w in weights:
+            means[f"{variant}@{w:g}"] = mean(by_w[f"{w:g}"] for by_w in v["sets"].values())
+    result["means"] = means
+    result["eligible"] = [k for k in means if k != "none" and k.split("@")[0] in EMBEDDING_VARIANTS]
+    result["chosen"] = choose_embedding_setting(means, result["eligible"]) if result["eligible"] else "none"
     return result
 
 

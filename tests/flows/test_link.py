@@ -122,3 +122,13 @@ def test_candidate_rule_needs_a_margin_to_prefer_a_later_candidate() -> None:
     assert ev.choose_candidate({"C0": 80.0, "C1": 81.0, "C2": 81.4, "C3": 81.6}) == "C3"
     assert list(ev.LINKER_CANDIDATES) == ["C0", "C1", "C2", "C3"]
     assert ev.LINKER_CANDIDATES["C0"]["features"] == list(lk.BASE_FEATURES)
+
+
+def test_embedding_rule_picks_best_mean_rp5_then_mrr_and_needs_a_margin_over_the_linker() -> None:
+    means = {"none": {"RP@5": 80.0, "MRR": 70.0}, "label@0": {"RP@5": 80.2, "MRR": 71.0},
+             "label@0.5": {"RP@5": 81.0, "MRR": 70.0}, "label_desc@0.5": {"RP@5": 81.0, "MRR": 72.0},
+             "label_alts@1": {"RP@5": 90.0, "MRR": 90.0}}
+    eligible = ["label@0", "label@0.5", "label_desc@0.5"]
+    assert ev.choose_embedding_setting(means, eligible) == "label_desc@0.5"  # tie on RP@5, MRR decides
+    assert ev.choose_embedding_setting(means, ["label@0"]) == "none"  # +0.2 is not more than 0.5
+    assert "label_alts" in ev.EMBEDDING_REPORTED_ONLY and "label_alts" not in ev.EMBEDDING_VARIANTS
