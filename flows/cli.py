@@ -394,8 +394,8 @@ def link(
     ] = None,
     rerank: Annotated[
         str,
-        typer.Option(help="'none', or 'embeddings': re-score with sentence embeddings "
-                     "(extra skillpulse\\[embeddings])."),
+        typer.Option(help="'embeddings': re-score the linker's candidates with sentence embeddings "
+                     "(all-MiniLM-L6-v2, int8 ONNX, no torch); 'none': the linker alone."),
     ] = "none",
 ) -> None:
     """Rank taxonomy concepts for each text: {"id", "candidates": [{"concept_id", "label", "score"}]}.
@@ -406,9 +406,12 @@ def link(
 
     with _user_errors():
         stats = link_file(input, output, taxonomy, top_k, model, rerank=rerank)
+    emb = stats["embedding"]
+    built = "" if emb is None else (
+        f"; concept embeddings {'read from the cache' if emb['cached'] else 'computed'} in {emb['seconds']} s")
     console.print(
         f"linked {stats['linked']} of {stats['read']} texts ({stats['bad']} bad lines) to {output} "
-        f"at {stats['texts_per_second']} texts/s (index built in {stats['index_seconds']} s)"
+        f"at {stats['texts_per_second']} texts/s (index built in {stats['index_seconds']} s{built})"
     )
     for bad in stats["bad_lines"][:10]:
         err_console.print(f"  skipped {bad}", highlight=False)
@@ -420,8 +423,9 @@ def evaluate(
     model: Annotated[str | None, typer.Option(help="Linker model to evaluate (default: the shipped one).")] = None,
     methods: Annotated[str, typer.Option(help="Comma-separated: verbatim, tfidf, model.")] = "verbatim,tfidf,model",
     embeddings: Annotated[
-        bool, typer.Option("--embeddings",
-                           help="Also: the model + sentence embeddings (extra skillpulse\\[embeddings]).")
+        bool, typer.Option("--embeddings/--no-embeddings",
+                           help="Also: the model + sentence-embedding re-ranking ('embeddings', "
+                           "'skillpulse link --rerank embeddings').")
     ] = False,
     competences: Annotated[
         bool, typer.Option("--competences", help="Instead: competence P/R/F1 of matcher, classifier and both.")

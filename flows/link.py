@@ -4,6 +4,10 @@ Each input line ``{"id": ..., "text": ...}`` gives one output line
 ``{"id": ..., "candidates": [{"concept_id", "label", "score"}, ...]}``, best first.
 Lines that are not JSON objects, or have no id or no non-empty text, are skipped and
 reported with their line numbers; they never stop the run.
+
+With ``rerank="embeddings"`` the linker's candidates are re-scored with sentence
+embeddings (``extractors.embeddings``: all-MiniLM-L6-v2, int8 ONNX on onnxruntime);
+``rerank="none"`` (``DEFAULT_RERANK``) is the linker alone.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ UNTRAINED = "none"  # model_path value for untrained TF-IDF retrieval
 MAX_REPORTED = 50
 BATCH = 256
 RERANKERS = ("none", "embeddings")
+DEFAULT_RERANK = "none"
 
 
 def card_path(model_path: str | Path) -> Path:
@@ -78,14 +83,17 @@ def read_texts(path: Path) -> tuple[list[tuple[Any, str]], list[dict[str, Any]],
 
 
 def link_file(input_jsonl: str | Path, output_jsonl: str | Path, taxonomy_spec: str = "builtin",
-              top_k: int = 10, model_path: str | Path | None = None, rerank: str = "none") -> dict[str, Any]:
+              top_k: int = 10, model_path: str | Path | None = None, rerank: str = DEFAULT_RERANK
+              ) -> dict[str, Any]:
     """Link every text of `input_jsonl` and write the ranked candidates to `output_jsonl`.
 
     `model_path`: None for the default model, a skops file, or "none" for untrained
-    TF-IDF retrieval. `rerank`: "none", or "embeddings" to re-score the candidates with
-    sentence embeddings (``extractors.embeddings``; optional extra). Returns counts (read,
-    linked, bad), the bad lines (at most 50), timings and the model and taxonomy used. The
-    output is written to a temporary file and renamed, so it is complete or absent.
+    TF-IDF retrieval. `rerank`: "embeddings" re-scores the candidates with sentence
+    embeddings (``extractors.embeddings``), "none" keeps the linker's ranking.
+    Returns counts (read, linked, bad), the bad lines (at most 50), timings (the linker's
+    index, the concept embeddings: computed or read from the cache, linking) and the model
+    and taxonomy used. The output is written to a temporary file and renamed, so it is
+    complete or absent.
     """
     if top_k < 1:
         raise SourceError(f"[S002] --top-k must be at least 1, not {top_k}")
@@ -96,11 +104,15 @@ def link_file(input_jsonl: str | Path, output_jsonl: str | Path, taxonomy_spec: 
     model = load_model(model_path)
     t0 = time.perf_counter()
     linker: Any = lk.Linker.build(model, taxonomy_spec)
+    build_s = time.perf_counter() - t0
+    embedding: dict[str, Any] | None = None
     if rerank == "embeddings":
         from extractors.embeddings import EmbeddingReranker
 
+        t_emb = time.perf_counter()
         linker = EmbeddingReranker(linker)
-    build_s = time.perf_counter() - t0
+        embedding = {"variant": linker.variant, "weight": linker.weight, "cached": linker.build_info["cached"],
+                     "seconds": round(time.perf_counter() - t_emb, 2)}
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     t1 = time.perf_counter()
     try:
@@ -132,6 +144,7 @@ def link_file(input_jsonl: str | Path, output_jsonl: str | Path, taxonomy_spec: 
         "rerank": rerank,
         "concepts": len(linker.index),
         "index_seconds": round(build_s, 2),
+        "embedding": embedding,
         "link_seconds": round(link_s, 2),
         "texts_per_second": round(len(records) / link_s, 1) if link_s > 0 and records else None,
     }

@@ -5,7 +5,6 @@ Everything runs on the real encoder (onnxruntime, no torch); each test takes wel
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -135,15 +134,3 @@ def test_concept_matrix_is_cached_and_reused(encoder, cache: Path) -> None:  # t
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-4)
     _, info3 = em.concept_matrix(entries, "label_desc", encoder)
     assert not info3["cached"] and info3["cache"] != info1["cache"]
-
-
-def test_link_file_with_embedding_rerank(encoder, cache: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from flows.link import link_file
-
-    inp = tmp_path / "in.jsonl"
-    inp.write_text(json.dumps({"id": 1, "text": "Strong SQL and database query skills"}) + "\n", encoding="utf-8")
-    stats = link_file(inp, tmp_path / "out.jsonl", f"esco:{ESCO_MINI}", top_k=3, model_path="none",
-                      rerank="embeddings")
-    row = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))
-    assert stats["rerank"] == "embeddings" and stats["linked"] == 1
-    assert row["candidates"][0]["label"] in {"SQL", "query languages"}

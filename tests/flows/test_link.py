@@ -13,6 +13,13 @@ from flows import evaluate as ev
 from flows.link import DEFAULT_MODEL, card_path, link_file, load_model
 
 
+@pytest.fixture(autouse=True)
+def embedding_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Concept embeddings are cached here, not in the user's cache."""
+    monkeypatch.setenv("SKILLPULSE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "embeddings"
+
+
 @pytest.fixture(scope="module")
 def toy_model_file(toy_taxonomy, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     index = lk.ConceptIndex(lk.taxonomy_entries(toy_taxonomy))
@@ -54,6 +61,32 @@ def test_link_file_writes_ranked_candidates_and_reports_bad_lines(
     assert [(b["line"], b["reason"]) for b in stats["bad_lines"]] == [
         (2, "not JSON (Expecting property name enclosed in double quotes)"), (3, "no text"),
         (6, "not a JSON object"), (7, "no id"), (8, "no text")]
+
+
+def test_link_file_re_ranks_with_embeddings(
+        tmp_path: Path, toy_taxonomy_dir: Path, toy_model_file: Path, embedding_cache: Path) -> None:
+    from extractors import embeddings as em
+
+    inp = _write(tmp_path / "in.jsonl", [json.dumps({"id": 1, "text": "You will build and tune our database queries"}),
+                                         json.dumps({"id": 2, "text": "Writing scripts in Python 3"})])
+    first = link_file(inp, tmp_path / "out.jsonl", str(toy_taxonomy_dir), top_k=3, model_path=toy_model_file,
+                      rerank="embeddings")
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert first["rerank"] == "embeddings" and first["linked"] == 2
+    assert first["embedding"]["variant"] == em.DEFAULT_VARIANT and first["embedding"]["cached"] is False
+    assert rows[0]["candidates"][0]["concept_id"] == "sql" and rows[1]["candidates"][0]["concept_id"] == "python"
+    assert [p.name.split("-label")[0] for p in embedding_cache.iterdir()] == [em.ENCODER_ID]
+    # The second run reads the concept matrix from the cache and writes the same ranking.
+    second = link_file(inp, tmp_path / "again.jsonl", str(toy_taxonomy_dir), top_k=3, model_path=toy_model_file,
+                       rerank="embeddings")
+    assert second["embedding"]["cached"] is True
+    assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "out.jsonl").read_bytes()
+    # --rerank none: the linker alone, other scores (no cosine term), no embeddings.
+    alone = link_file(inp, tmp_path / "alone.jsonl", str(toy_taxonomy_dir), top_k=3, model_path=toy_model_file,
+                      rerank="none")
+    none_rows = [json.loads(line) for line in (tmp_path / "alone.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert alone["embedding"] is None and alone["rerank"] == "none"
+    assert none_rows[0]["candidates"][0]["score"] < rows[0]["candidates"][0]["score"]
 
 
 def test_link_file_untrained(tmp_path: Path, toy_taxonomy_dir: Path) -> None:
