@@ -8,10 +8,11 @@
 
 Prints a Markdown table (the one in benchmarks/README.md, section "Linking").
 `--train PATH` first trains the model (flows.evaluate.train_linker) and writes its card.
-`embeddings` (the default of `skillpulse link`) re-scores the model's candidates with sentence
-embeddings; `--weights` / `--variant` report each setting; `--choose` first scores the linker alone
-and every variant × weight on SkillSpan dev silver data (flows.evaluate.evaluate_embedding_weights_dev),
-prints that table and the setting the pre-declared rule chooses.
+`embeddings` (`skillpulse link --rerank embeddings`; not the default) re-scores the model's candidates
+with sentence embeddings; `--weights` / `--variant` (VARIANT or VARIANT+N) report each setting;
+`--choose` first scores the linker alone and every variant × candidate count × weight on SkillSpan
+dev silver data (flows.evaluate.evaluate_embedding_weights_dev), prints that table and the setting
+the pre-declared rule chooses.
 `--candidates OUT_DIR` trains the session-3 re-ranker candidates (flows.evaluate.LINKER_CANDIDATES)
 on one training feature matrix (cached in OUT_DIR), scores each on the four dev-silver sets (used
 to choose) and on validation (reported only), prints that table and the rule's choice.
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated: verbatim,tfidf,model,embeddings")
     parser.add_argument("--weights", default=None, help="embedding weights to report, comma-separated")
     parser.add_argument("--variant", default=None,
-                        help="concept texts embedded, comma-separated: label, label_desc, label_alts")
+                        help="concept texts embedded, comma-separated: label, label_desc, label_alts; "
+                        "VARIANT+N also adds the N concepts nearest by cosine to the candidates")
     parser.add_argument("--choose", action="store_true",
                         help="first score the --weights on SkillSpan dev silver data (not validation)")
     parser.add_argument("--json", default=None, help="also write the metrics as JSON here")
@@ -128,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     variants = [v for v in args.variant.split(",") if v] if args.variant else None
     dev = None
     if args.choose:
+        # the dev grid: every base variant named (``label_desc+0`` → ``label_desc``) × EMBEDDING_N_EMBED
+        dev_variants = list(dict.fromkeys(v.split("+")[0] for v in variants)) if variants else None
         dev = evaluate_embedding_weights_dev(args.shared, weights or EMBEDDING_WEIGHTS, model,
-                                             variants or EMBEDDING_VARIANTS + EMBEDDING_REPORTED_ONLY)
+                                             dev_variants or EMBEDDING_VARIANTS + EMBEDDING_REPORTED_ONLY)
         print(dev_table(dev), flush=True)
         print(flush=True)
     result = evaluate_esco_linking(args.shared, model, methods=[m for m in args.methods.split(",") if m],

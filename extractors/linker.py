@@ -682,8 +682,8 @@ class Linker:
         out.extend(self._top(batch, top_k))
         return out
 
-    def _top(self, batch: list[Candidates], top_k: int) -> list[list[tuple[str, str, float]]]:
-        """The top `top_k` of each sentence's candidates, the re-ranker called once for the whole batch."""
+    def score_batch(self, batch: Sequence[Candidates]) -> list[np.ndarray]:
+        """The scores of each sentence's candidates, the re-ranker called once for the whole batch."""
         if not batch:
             return []
         sizes = [len(c.concepts) for c in batch]
@@ -694,8 +694,14 @@ class Linker:
         # thousand rows, and spin badly on a busy machine
         with threadpool_limits(limits=1):
             all_scores = self.score(stacked)
+        return np.split(all_scores, np.cumsum(sizes)[:-1])
+
+    def _top(self, batch: list[Candidates], top_k: int) -> list[list[tuple[str, str, float]]]:
+        """The top `top_k` of each sentence's candidates, the re-ranker called once for the whole batch."""
+        if not batch:
+            return []
         out = []
-        for cands, scores in zip(batch, np.split(all_scores, np.cumsum(sizes)[:-1]), strict=True):
+        for cands, scores in zip(batch, self.score_batch(batch), strict=True):
             order = np.lexsort((cands.concepts, -scores))[:top_k]
             out.append([(self.index.ids[cands.concepts[j]], self.index.entries[cands.concepts[j]].label,
                          round(float(scores[j]), 4)) for j in order])

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from extractors import linker as lk
-from extractors.errors import SourceError
+from extractors.errors import SettingsError, SourceError
 from extractors.persistence import file_sha256
 
 ESCO_DIR = Path("data/taxonomies/esco-v1.1.1")
@@ -200,7 +200,7 @@ def evaluate_esco_linking(shared_dir: str | Path, model_path: str | Path | None 
     if "embeddings" in methods:
         for variant in embedding_variants or [embedding_variant]:
             reranker = _embedding_reranker(model, index, variant)
-            rerankers[reranker.variant] = reranker
+            rerankers[variant or reranker.variant] = reranker
         first = next(iter(rerankers.values()))
         result["embeddings"] = {"variant": first.variant, "concept_build": first.build_info,
                                 "variants": {v: r.build_info for v, r in rerankers.items()},
@@ -233,11 +233,25 @@ def evaluate_esco_linking(shared_dir: str | Path, model_path: str | Path | None 
     return result
 
 
+def parse_embedding_setting(spec: str | None) -> tuple[str | None, int | None]:
+    """``"VARIANT"`` or ``"VARIANT+N"`` (N concepts nearest by cosine added to the linker's
+    candidates) → (variant, n_embed); None parts mean the re-ranker's defaults."""
+    if not spec:
+        return None, None
+    variant, plus, n = spec.partition("+")
+    if plus and not n.isdigit():
+        raise SettingsError(f"[S012] embedding setting {spec!r}: write VARIANT or VARIANT+N (N a whole number)")
+    return variant or None, int(n) if plus else None
+
+
 def _embedding_reranker(model: dict[str, Any] | None, index: lk.ConceptIndex, variant: str | None = None,
                         encoder: Any | None = None) -> Any:
+    """The embedding re-ranker over `model`'s linker; `variant` may be ``VARIANT+N`` (see above)."""
     from extractors import embeddings as em
 
-    return em.EmbeddingReranker(lk.Linker(model, index), variant=variant or em.DEFAULT_VARIANT, encoder=encoder)
+    name, n_embed = parse_embedding_setting(variant)
+    return em.EmbeddingReranker(lk.Linker(model, index), variant=name or em.DEFAULT_VARIANT, encoder=encoder,
+                                n_embed=em.N_EMBED if n_embed is None else n_embed)
 
 
 def _weight_names(weights: Sequence[float] | None, default: float) -> list[tuple[str, float]]:
@@ -423,9 +437,14 @@ def dev_paraphrase(shared_dir: str | Path, index: lk.ConceptIndex, subsets: Iter
 # mean RP@5 over the dev sets tech, house and paraphrase, ties (equal to 0.01) by mean MRR; the
 # winner is the default only if it beats the linker alone by more than CHOOSE_MARGIN. label_alts
 # is scored but not eligible: the paraphrase set is built from the alternative labels it embeds.
+# Session 5 added the candidate count (EMBEDDING_N_EMBED: 0 = re-score only the linker's
+# candidates, 20 = also add the 20 concepts nearest by cosine) after the first ONNX runs showed
+# that the added candidates lower the HGB linker's dev scores even at weight 0; settings are
+# named VARIANT+N@W.
 EMBEDDING_VARIANTS = ("label", "label_desc")
 EMBEDDING_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 EMBEDDING_REPORTED_ONLY = ("label_alts",)
+EMBEDDING_N_EMBED = (0, 20)
 
 
 def choose_embedding_setting(means: dict[str, dict[str, float]], eligible: Sequence[str],
@@ -439,16 +458,18 @@ def choose_embedding_setting(means: dict[str, dict[str, float]], eligible: Seque
 def evaluate_embedding_weights_dev(shared_dir: str | Path, weights: Sequence[float] = EMBEDDING_WEIGHTS,
                                    model_path: str | Path | None = None,
                                    variants: Sequence[str] = EMBEDDING_VARIANTS + EMBEDDING_REPORTED_ONLY,
+                                   n_embeds: Sequence[int] = EMBEDDING_N_EMBED,
                                    ) -> dict[str, Any]:
     """RP@k/MRR of the linker alone and of each embedding variant × weight on SkillSpan dev
     silver data (never the validation splits), and the setting the rule chooses.
 
     Sets: ``tech`` and ``house`` (``dev_silver``: spans equal to a label) and ``paraphrase``
     (``dev_paraphrase``: spans equal to an alternative label, hidden from TF-IDF). Weight 0 is
-    the linker plus the embedding-retrieved candidates, scored by the linker; ``none`` is the
-    linker alone (``skillpulse link --rerank none``). Returns ``{"sets": {set: sentences},
-    "none": {set: metrics}, "variants": {variant: {set: {weight: metrics}}}, "means":
-    {"none" | "VARIANT@W": {"RP@5", "MRR"}}, "eligible": [...], "chosen": "none" | "VARIANT@W"}``.
+    the linker plus the embedding-retrieved candidates (N of `n_embeds`), scored by the linker;
+    ``none`` is the linker alone (``skillpulse link --rerank none``). Returns ``{"sets": {set:
+    sentences}, "none": {set: metrics}, "variants": {"VARIANT+N": {set: {weight: metrics}}},
+    "means": {"none" | "VARIANT+N@W": {"RP@5", "MRR"}}, "eligible": [...], "chosen": "none" |
+    "VARIANT+N@W"}``.
     """
     from extractors import embeddings as em
     from flows.link import load_model
@@ -468,7 +489,7 @@ def evaluate_embedding_weights_dev(shared_dir: str | Path, weights: Sequence[flo
         ranked = linker.rank(sentences, top_k=MRR_DEPTH, exclude_labels=hidden[name])
         result["none"][name] = score_rankings(gold, [[label for _, label, _ in r] for r in ranked])
     encoder = em.load_encoder()
-    for variant in variants:
+    for variant in (f"{v}+{n}" for v in variants for n in n_embeds):
         reranker = _embedding_reranker(model, index, variant, encoder)
         by_set: dict[str, dict[str, dict[str, float]]] = {}
         for name, (sentences, gold, _) in sets.items():
@@ -488,7 +509,7 @@ def evaluate_embedding_weights_dev(shared_dir: str | Path, weights: Sequence[flo
         for w in weights:
             means[f"{variant}@{w:g}"] = mean(by_w[f"{w:g}"] for by_w in v["sets"].values())
     result["means"] = means
-    result["eligible"] = [k for k in means if k != "none" and k.split("@")[0] in EMBEDDING_VARIANTS]
+    result["eligible"] = [k for k in means if k != "none" and k.split("@")[0].split("+")[0] in EMBEDDING_VARIANTS]
     result["chosen"] = choose_embedding_setting(means, result["eligible"]) if result["eligible"] else "none"
     return result
 

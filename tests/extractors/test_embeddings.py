@@ -134,3 +134,31 @@ def test_concept_matrix_is_cached_and_reused(encoder, cache: Path) -> None:  # t
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-4)
     _, info3 = em.concept_matrix(entries, "label_desc", encoder)
     assert not info3["cached"] and info3["cache"] != info1["cache"]
+
+
+def test_added_candidates_are_the_nearest_concepts_by_cosine(encoder, cache: Path, mini_linker: lk.Linker,  # type: ignore[no-untyped-def]
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lk, "N_PER_SCORE", 2)  # few retrieval candidates out of the 25 concepts
+    sentence = ["teach the others in the group and guide them"]
+    alone = em.EmbeddingReranker(mini_linker, encoder=encoder)  # the shipped setting: no added candidates
+    plus = em.EmbeddingReranker(mini_linker, encoder=encoder, n_embed=5)
+    assert alone.n_embed == em.N_EMBED == 0 and alone.weight == em.DEFAULT_WEIGHT
+    base, more = alone.scored(sentence)[0], plus.scored(sentence)[0]
+    sims = em.encode(sentence, encoder) @ plus.concepts.T
+    nearest = set(np.argsort(-sims[0])[:5].tolist())
+    assert len(base.concepts) <= 8 and not nearest <= set(base.concepts.tolist())
+    assert nearest <= set(more.concepts.tolist())
+    assert set(base.concepts.tolist()) <= set(more.concepts.tolist())
+    # the linker's own candidates keep their linker scores when others are added
+    shared = {int(c): s for c, s in zip(more.concepts, more.linker, strict=True)}
+    assert all(abs(shared[int(c)] - s) < 1e-9 for c, s in zip(base.concepts, base.linker, strict=True))
+
+
+def test_embedding_setting_names_parse_and_bad_ones_are_settings_errors() -> None:
+    from flows.evaluate import parse_embedding_setting
+
+    assert parse_embedding_setting("label_desc+20") == ("label_desc", 20)
+    assert parse_embedding_setting("label") == ("label", None)
+    assert parse_embedding_setting(None) == (None, None)
+    with pytest.raises(SettingsError, match=r"\[S012\].*'label\+x'"):
+        parse_embedding_setting("label+x")
