@@ -65,7 +65,7 @@ MAX_DESC_CHARS = 300
 # `skillpulse link`: it beat the linker alone by 0.35 RP@5 on dev, less than the rule's 0.5.
 DEFAULT_VARIANT = "label_desc"
 DEFAULT_WEIGHT = 0.25
-N_EMBED = 0  # concepts nearest by cosine added to the linker's candidates (20 lowered dev RP@5 by 4)
+N_EMBED = 0  # concepts nearest by cosine added to the linker's candidates (20 lowered mean dev RP@5 by 4-5)
 BATCH_SIZE = 64
 INSTALL_HINT = "it is a dependency of skillpulse: reinstall it (pip install -e .), or use --rerank none"
 

@@ -394,8 +394,9 @@ def link(
     ] = None,
     rerank: Annotated[
         str,
-        typer.Option(help="'embeddings': re-score the linker's candidates with sentence embeddings "
-                     "(all-MiniLM-L6-v2, int8 ONNX, no torch); 'none': the linker alone."),
+        typer.Option(help="'none': the linker alone; 'embeddings': also re-score its candidates with "
+                     "sentence embeddings (all-MiniLM-L6-v2, int8 ONNX, no torch; slower, and the "
+                     "concept vectors are computed once per taxonomy, then cached)."),
     ] = "none",
 ) -> None:
     """Rank taxonomy concepts for each text: {"id", "candidates": [{"concept_id", "label", "score"}]}.

@@ -438,9 +438,9 @@ def dev_paraphrase(shared_dir: str | Path, index: lk.ConceptIndex, subsets: Iter
 # winner is the default only if it beats the linker alone by more than CHOOSE_MARGIN. label_alts
 # is scored but not eligible: the paraphrase set is built from the alternative labels it embeds.
 # Session 5 added the candidate count (EMBEDDING_N_EMBED: 0 = re-score only the linker's
-# candidates, 20 = also add the 20 concepts nearest by cosine) after the first ONNX runs showed
-# that the added candidates lower the HGB linker's dev scores even at weight 0; settings are
-# named VARIANT+N@W.
+# candidates, 20 = also add the 20 concepts nearest by cosine) after the first ONNX run (N 20
+# only; its dev table and validation figures had been seen) showed that the added candidates
+# lower the HGB linker's scores even at weight 0; settings are named VARIANT+N@W.
 EMBEDDING_VARIANTS = ("label", "label_desc")
 EMBEDDING_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 EMBEDDING_REPORTED_ONLY = ("label_alts",)
