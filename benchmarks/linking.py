@@ -4,7 +4,7 @@
         [--methods verbatim,tfidf,model[,embeddings]] [--json OUT.json]
         [--weights 0,0.25,0.5,1] [--variant label,label_desc,label_alts] [--choose]
     python benchmarks/linking.py --train extractors/data/linker.skops
-    python benchmarks/linking.py --candidates OUT_DIR
+    python benchmarks/linking.py --candidates OUT_DIR [--only C3,C4]
 
 Prints a Markdown table (the one in benchmarks/README.md, section "Linking").
 `--train PATH` first trains the model (flows.evaluate.train_linker) and writes its card.
@@ -13,7 +13,7 @@ with sentence embeddings; `--weights` / `--variant` (VARIANT or VARIANT+N) repor
 `--choose` first scores the linker alone and every variant × candidate count × weight on SkillSpan
 dev silver data (flows.evaluate.evaluate_embedding_weights_dev), prints that table and the setting
 the pre-declared rule chooses.
-`--candidates OUT_DIR` trains the session-3 re-ranker candidates (flows.evaluate.LINKER_CANDIDATES)
+`--candidates OUT_DIR` trains the re-ranker candidates (flows.evaluate.LINKER_CANDIDATES)
 on one training feature matrix (cached in OUT_DIR), scores each on the four dev-silver sets (used
 to choose) and on validation (reported only), prints that table and the rule's choice.
 """
@@ -116,9 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", default=None, metavar="PATH", help="train a model to PATH first, then evaluate it")
     parser.add_argument("--candidates", default=None, metavar="OUT_DIR",
                         help="train and compare the re-ranker candidates in OUT_DIR (nothing else is run)")
+    parser.add_argument("--only", default=None, metavar="C3,C4",
+                        help="with --candidates: these candidates only, in this order (the rule walks them)")
     args = parser.parse_args(argv)
     if args.candidates:
-        result = compare_linker_candidates(args.shared, args.candidates)
+        chosen = None
+        if args.only:
+            from flows.evaluate import LINKER_CANDIDATES
+
+            chosen = {name: LINKER_CANDIDATES[name] for name in args.only.split(",") if name}
+        result = compare_linker_candidates(args.shared, args.candidates, chosen)
         print(candidates_table(result))
         return 0
     model = args.model

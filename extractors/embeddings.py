@@ -55,7 +55,7 @@ MAX_SEQ_LENGTH = 256  # tokens, [CLS] and [SEP] included (the model's sentence_b
 DEFAULT_THREADS = 1  # onnxruntime intra-op threads
 # How a concept is written for the encoder: its preferred label; the label and its
 # description; the label and up to MAX_ALTS alternative labels.
-VARIANTS = ("label", "label_desc", "label_alts")
+VARIANTS = ("label", "label_desc", "label_alts", "desc")  # desc: the linker's embedding features
 MAX_ALTS = 5
 MAX_DESC_CHARS = 300
 # The setting of `skillpulse link --rerank embeddings`: the best of variants label / label_desc ×
@@ -194,6 +194,9 @@ def concept_texts(entries: Sequence[Any], variant: str = DEFAULT_VARIANT) -> lis
         elif variant == "label_desc":
             desc = " ".join((e.description or "").split())[:MAX_DESC_CHARS]
             out.append(f"{label}: {desc}" if desc else label)
+        elif variant == "desc":  # the description alone (the label when there is none)
+            desc = " ".join((e.description or "").split())[:MAX_DESC_CHARS]
+            out.append(desc or label)
         else:
             alts = [a for a in e.labels[1:MAX_ALTS + 1]]
             out.append("; ".join([label, *alts]))

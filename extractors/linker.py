@@ -64,9 +64,17 @@ FEATURES: tuple[str, ...] = (
     "log_occ_essential", "log_occ_optional", "log_skill_relations",
     "lsa_cos", "gap_lsa_cos", "log_rank_lsa_cos",
 )
+S3_FEATURES = FEATURES  # the 42 of session 3
+# Session 5: the sentence-embedding cosine (all-MiniLM-L6-v2, extractors.embeddings) between the
+# sentence and the concept's *description* (no label text, so hiding a label hides nothing from
+# it), its gap to the sentence's best concept and its rank. Computed only when the index has
+# embeddings attached (``ConceptIndex.attach_embeddings``), else zero.
+EMBEDDING_FEATURES = ("emb_desc_cos", "gap_emb_desc_cos", "log_rank_emb_desc_cos")
+FEATURES = S3_FEATURES + EMBEDDING_FEATURES
+EMBEDDING_VARIANT = "desc"
 STRUCTURE_FEATURES = ("log_occ_essential", "log_occ_optional", "log_skill_relations")
 LSA_FEATURES = ("lsa_cos", "gap_lsa_cos", "log_rank_lsa_cos")
-BASE_FEATURES = tuple(f for f in FEATURES if f not in STRUCTURE_FEATURES + LSA_FEATURES)  # the 36 of session 2
+BASE_FEATURES = tuple(f for f in S3_FEATURES if f not in STRUCTURE_FEATURES + LSA_FEATURES)  # the 36 of session 2
 LSA_DIMS = 200
 BM25_K1, BM25_B = 1.2, 0.75
 MAX_WINDOW = 4
@@ -469,6 +477,28 @@ class ConceptIndex:
         """Per concept, the best of its labels: (labels, sentences) → (sentences, concepts)."""
         return np.ascontiguousarray(np.maximum.reduceat(label_scores_t, self.label_starts, axis=0).T)
 
+    emb_concepts: np.ndarray | None = None  # concept description embeddings, once attached
+    emb_encoder: Any = None
+
+    def attach_embeddings(self, encoder: Any | None = None) -> dict[str, Any]:
+        """Compute (or read from the cache) the concepts' description embeddings, so that
+        ``candidates`` fills the ``EMBEDDING_FEATURES``; returns how the matrix was built."""
+        from extractors import embeddings as em
+
+        if self.emb_concepts is not None:
+            return {"cached": True, "seconds": 0.0, "cache": "in memory"}
+        self.emb_encoder = encoder if encoder is not None else em.load_encoder()
+        self.emb_concepts, info = em.concept_matrix(self.entries, EMBEDDING_VARIANT, self.emb_encoder)
+        return info
+
+    def _embedding_sims(self, sentences: list[str]) -> np.ndarray | None:
+        """Cosine of each sentence with every concept description (None when not attached)."""
+        if self.emb_concepts is None:
+            return None
+        from extractors import embeddings as em
+
+        return em.encode(sentences, self.emb_encoder) @ self.emb_concepts.T
+
     def candidates(self, sentences: Sequence[str], *, n_per_score: int = N_PER_SCORE,
                    exclude_labels: Sequence[Iterable[int]] | None = None,
                    must_include: Sequence[Iterable[int]] | None = None,
@@ -504,6 +534,7 @@ class ConceptIndex:
         doc = (sw @ self.doc_t).toarray()
         desc = (sw @ self.desc_t).toarray()
         lsa = self._lsa_vectors(sw) @ self.lsa_docs.T
+        emb = self._embedding_sims(sentences)
         su = _binary(sw[:, self.unigram_cols])
         shared_t = _label_products(self.lw_uni_csc, su, binary=False)
         shared = shared_t.T
@@ -531,7 +562,7 @@ class ConceptIndex:
         # Top candidates per score (argpartition), and ranks = 1 + how many concepts score higher.
         top = {name: np.argpartition(-m, min(n_per_score, m.shape[1] - 1), axis=1)[:, :n_per_score]
                for name, m in scores.items()}
-        ranked_only = (("bm25", bm25), ("lsa", lsa))
+        ranked_only = (("bm25", bm25), ("lsa", lsa)) + ((("emb", emb),) if emb is not None else ())
         ordered = {name: np.sort(-m, axis=1) for name, m in (*scores.items(), *ranked_only)}
         both = cc + wc
         results = []
@@ -574,7 +605,11 @@ class ConceptIndex:
                 bm25[i, cand] / top_bm25, bm25[i, cand] - top_bm25, np.log(ranks["bm25"]),
                 self.structure[cand], lsa[i, cand], lsa[i, cand] - lsa[i].max(), np.log(ranks["lsa"]),
             ])
-            feats = np.column_stack([feats, win, extra]).astype(np.float32)
+            if emb is not None:
+                emb_feats = np.column_stack([emb[i, cand], emb[i, cand] - emb[i].max(), np.log(ranks["emb"])])
+            else:
+                emb_feats = np.zeros((len(cand), len(EMBEDDING_FEATURES)))
+            feats = np.column_stack([feats, win, extra, emb_feats]).astype(np.float32)
             baseline = 0.5 * doc[i, cand] + 0.5 * ccos_any[i, cand] + exact_any
             results.append(Candidates(cand, feats, baseline))
         return results
@@ -659,6 +694,8 @@ class Linker:
             # A model may use a subset of the features this version computes (an older model).
             if names != FEATURES:
                 self.columns = np.asarray([FEATURES.index(n) for n in names], dtype=np.int64)
+            if set(names) & set(EMBEDDING_FEATURES):
+                index.attach_embeddings()
 
     @classmethod
     def build(cls, model: dict[str, Any] | None, taxonomy_spec: str = "builtin") -> Linker:

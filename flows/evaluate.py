@@ -61,7 +61,7 @@ TRAIN_CONFIG: dict[str, Any] = {
     "in_context_repeats": 0,
     "residual_weight": 0.05,
     "reranker": "hgb",
-    "features": list(lk.FEATURES),
+    "features": list(lk.S3_FEATURES),
 }
 
 
@@ -330,8 +330,11 @@ def evaluate_linker_dev(shared_dir: str | Path, model: dict[str, Any] | None, in
 LINKER_CANDIDATES: dict[str, dict[str, Any]] = {
     "C0": {"features": list(lk.BASE_FEATURES), "reranker": "logistic"},
     "C1": {"features": list(lk.BASE_FEATURES + lk.STRUCTURE_FEATURES), "reranker": "logistic"},
-    "C2": {"features": list(lk.FEATURES), "reranker": "logistic"},
-    "C3": {"features": list(lk.FEATURES), "reranker": "hgb"},
+    "C2": {"features": list(lk.S3_FEATURES), "reranker": "logistic"},
+    "C3": {"features": list(lk.S3_FEATURES), "reranker": "hgb"},
+    # Session 5: C3 plus the sentence-embedding features (lk.EMBEDDING_FEATURES), compared with
+    # C3 by the same rule (C4 only if its dev-silver mean beats C3's by more than CHOOSE_MARGIN).
+    "C4": {"features": list(lk.FEATURES), "reranker": "hgb"},
 }
 CHOOSE_MARGIN = 0.5
 
@@ -368,7 +371,7 @@ def compare_linker_candidates(shared_dir: str | Path, out_dir: str | Path,
         about = json.loads((out / "features.about.json").read_text(encoding="utf-8"))
         prior = {k: float(v) for k, v in about.pop("prior").items()}
     else:
-        x, y, _, prior, about = training_features(shared, config)
+        x, y, _, prior, about = training_features(shared, config | {"all_features": True})
         np.savez(cache, x=x, y=y, names=np.asarray(lk.FEATURES))
         (out / "features.about.json").write_text(json.dumps(about | {"prior": prior}) + "\n", encoding="utf-8")
     result: dict[str, Any] = {"features_seconds": round(time.perf_counter() - t0, 1),
@@ -718,6 +721,8 @@ def training_features(shared: Path, config: dict[str, Any]
     index = lk.ConceptIndex(lk.load_entries(f"esco:{shared / ESCO_DIR}"))
     data, prior, about = training_data(index, shared, config)
     index.set_prior(prior)
+    if set(config.get("features") or lk.FEATURES) & set(lk.EMBEDDING_FEATURES) or config.get("all_features"):
+        index.attach_embeddings()  # else the embedding columns stay zero (a model without them)
     x, y, groups = lk.featurise(index, data, n_per_score=int(config["n_per_score"]))
     return x, y, np.asarray(data.source)[groups], prior, about
 

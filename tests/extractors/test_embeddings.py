@@ -32,11 +32,13 @@ def test_concept_texts_variants_and_cache_key() -> None:
     assert em.concept_texts(entries, "label")[python] == "Python (computer programming)"
     assert em.concept_texts(entries, "label_desc")[python].startswith("Python (computer programming): ")
     assert em.concept_texts(entries, "label_alts")[python].startswith("Python (computer programming); ")
+    desc = em.concept_texts(entries, "desc")[python]
+    assert desc and "Python (computer programming)" not in desc and desc == entries[python].description[:len(desc)]
     with pytest.raises(ValueError, match="unknown embedding variant"):
         em.concept_texts(entries, "nope")
     # The key changes with the variant and with the taxonomy's content (its version).
     keys = {em.cache_key(entries, v) for v in em.VARIANTS} | {em.cache_key(entries[:-1], "label")}
-    assert len(keys) == 4
+    assert len(keys) == len(em.VARIANTS) + 1
     # ... and with the encoder: int8 ONNX vectors never share a file with fp32 ones.
     assert em.cache_key(entries, "label", "all-MiniLM-L6-v2") != em.cache_key(entries, "label")
     assert em.cache_key(entries, "label").startswith("all-MiniLM-L6-v2-onnx-int8-8199be6f699a-label-")

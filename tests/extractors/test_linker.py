@@ -214,3 +214,36 @@ def test_model_on_a_subset_of_features_still_links(toy_index: lk.ConceptIndex) -
     assert ranked[0][0] == "ms_excel"
     with pytest.raises(Exception, match="M002"):
         lk.Linker(dict(model, feature_names=[*lk.BASE_FEATURES, "lsa_cos", "lsa_cos"]), toy_index)
+
+
+def test_embedding_features_follow_the_description_and_are_zero_unless_attached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractors import embeddings as em
+
+    monkeypatch.setenv("SKILLPULSE_CACHE_DIR", str(tmp_path / "cache"))
+    index = lk.ConceptIndex(lk.load_entries(f"esco:{ESCO_MINI}"))
+    sql = index.position[next(e.id for e in index.entries if e.label == "SQL")]
+    staff = index.position[next(e.id for e in index.entries if e.label == "manage musical staff")]
+    sentence = ["You will write queries against our relational databases"]
+    cols = [lk.FEATURES.index(n) for n in lk.EMBEDDING_FEATURES]
+    [plain] = index.candidates(sentence, must_include=[[sql, staff]])
+    assert np.all(plain.features[:, cols] == 0.0)
+    info = index.attach_embeddings()
+    assert not info["cached"] and "-desc-" in info["cache"]
+    [cands] = index.candidates(sentence, must_include=[[sql, staff]])
+    pos = list(cands.concepts)
+    f = {name: cands.features[:, c] for name, c in zip(lk.EMBEDDING_FEATURES, cols, strict=True)}
+    expected = em.encode(sentence) @ em.concept_matrix(index.entries, "desc")[0].T
+    assert f["emb_desc_cos"][pos.index(sql)] == pytest.approx(expected[0, sql], abs=1e-5)
+    assert f["emb_desc_cos"][pos.index(sql)] > f["emb_desc_cos"][pos.index(staff)]
+    assert np.all(f["gap_emb_desc_cos"] <= 1e-6) and np.all(f["log_rank_emb_desc_cos"] >= 0.0)
+    best = int(np.argmax(expected[0]))
+    if best in pos:
+        assert f["log_rank_emb_desc_cos"][pos.index(best)] == 0.0
+    # hiding SQL's labels leaves the description, so its embedding features do not change
+    rows = list(range(int(index.pref_row[sql]), int(index.pref_row[sql] + index.n_labels[sql])))
+    [hidden] = index.candidates(sentence, exclude_labels=[rows], must_include=[[sql, staff]])
+    np.testing.assert_allclose(hidden.features[:, cols], cands.features[:, cols])
+    # the other columns are those of the index without embeddings
+    others = [i for i in range(len(lk.FEATURES)) if i not in cols]
+    np.testing.assert_allclose(cands.features[:, others], plain.features[:, others])

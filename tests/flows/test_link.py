@@ -75,7 +75,9 @@ def test_link_file_re_ranks_with_embeddings(
     assert first["rerank"] == "embeddings" and first["linked"] == 2
     assert first["embedding"]["variant"] == em.DEFAULT_VARIANT and first["embedding"]["cached"] is False
     assert rows[0]["candidates"][0]["concept_id"] == "sql" and rows[1]["candidates"][0]["concept_id"] == "python"
-    assert [p.name.split("-label")[0] for p in embedding_cache.iterdir()] == [em.ENCODER_ID]
+    cached = sorted(p.name for p in embedding_cache.iterdir())
+    assert all(name.startswith(f"{em.ENCODER_ID}-") for name in cached)
+    assert any(f"-{em.DEFAULT_VARIANT}-" in name for name in cached)
     # The second run reads the concept matrix from the cache and writes the same ranking.
     second = link_file(inp, tmp_path / "again.jsonl", str(toy_taxonomy_dir), top_k=3, model_path=toy_model_file,
                        rerank="embeddings")
@@ -153,8 +155,10 @@ def test_candidate_rule_needs_a_margin_to_prefer_a_later_candidate() -> None:
     assert ev.choose_candidate({"C0": 80.0, "C1": 80.4, "C2": 80.9, "C3": 80.6}) == "C2"
     assert ev.choose_candidate({"C0": 80.0, "C1": 80.5, "C2": 79.0}) == "C0"
     assert ev.choose_candidate({"C0": 80.0, "C1": 81.0, "C2": 81.4, "C3": 81.6}) == "C3"
-    assert list(ev.LINKER_CANDIDATES) == ["C0", "C1", "C2", "C3"]
+    assert list(ev.LINKER_CANDIDATES) == ["C0", "C1", "C2", "C3", "C4"]
     assert ev.LINKER_CANDIDATES["C0"]["features"] == list(lk.BASE_FEATURES)
+    assert ev.LINKER_CANDIDATES["C3"]["features"] == list(lk.S3_FEATURES)
+    assert ev.LINKER_CANDIDATES["C4"]["features"] == list(lk.S3_FEATURES + lk.EMBEDDING_FEATURES)
 
 
 def test_embedding_rule_picks_best_mean_rp5_then_mrr_and_needs_a_margin_over_the_linker() -> None:
