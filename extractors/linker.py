@@ -394,7 +394,11 @@ class ConceptIndex:
         self.lsa_docs = np.zeros((docs.shape[0], 1), dtype=np.float32)
         if dims < 2:
             return
-        svd = TruncatedSVD(n_components=dims, n_iter=2, random_state=SEED).fit(uni)
+        # one BLAS thread: the randomized SVD's dense products differ in the last bits with the
+        # thread count (4th decimal of the LSA vectors between 1 and 2 OpenBLAS threads), and the
+        # index must be the same on every machine, for training and for auditing a ranking
+        with threadpool_limits(limits=1, user_api="blas"):
+            svd = TruncatedSVD(n_components=dims, n_iter=2, random_state=SEED).fit(uni)
         self.lsa_components = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
         self.lsa_docs = self._lsa_vectors(docs)
 
