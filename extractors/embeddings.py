@@ -189,17 +189,15 @@ def concept_texts(entries: Sequence[Any], variant: str = DEFAULT_VARIANT) -> lis
     out = []
     for e in entries:
         label = e.label or e.id
+        desc = " ".join((e.description or "").split())[:MAX_DESC_CHARS]
         if variant == "label":
             out.append(label)
         elif variant == "label_desc":
-            desc = " ".join((e.description or "").split())[:MAX_DESC_CHARS]
             out.append(f"{label}: {desc}" if desc else label)
         elif variant == "desc":  # the description alone (the label when there is none)
-            desc = " ".join((e.description or "").split())[:MAX_DESC_CHARS]
             out.append(desc or label)
         else:
-            alts = [a for a in e.labels[1:MAX_ALTS + 1]]
-            out.append("; ".join([label, *alts]))
+            out.append("; ".join([label, *e.labels[1:MAX_ALTS + 1]]))
     return out
 
 
