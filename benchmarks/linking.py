@@ -11,8 +11,9 @@ Prints a Markdown table (the one in benchmarks/README.md, section "Linking").
 `embeddings` (`skillpulse link --rerank embeddings`; not the default) re-scores the model's candidates
 with sentence embeddings; `--weights` / `--variant` (VARIANT or VARIANT+N) report each setting;
 `--choose` first scores the linker alone and every variant × candidate count × weight on SkillSpan
-dev silver data (flows.evaluate.evaluate_embedding_weights_dev), prints that table and the setting
-the pre-declared rule chooses.
+dev: the human-linked set (benchmarks/data/linking-dev) and the silver sets
+(flows.evaluate.evaluate_embedding_weights_dev), prints that table and the setting the
+pre-declared rule chooses (on the human-linked set; the silver rule's choice is printed beside it).
 `--candidates OUT_DIR` trains the re-ranker candidates (flows.evaluate.LINKER_CANDIDATES)
 on one training feature matrix (cached in OUT_DIR), scores each on the four dev-silver sets (used
 to choose) and on validation (reported only), prints that table and the rule's choice.
@@ -34,6 +35,7 @@ from flows.evaluate import (  # noqa: E402
     EMBEDDING_VARIANTS,
     EMBEDDING_WEIGHTS,
     METHODS,
+    SILVER_CHOOSE_SETS,
     compare_linker_candidates,
     evaluate_embedding_weights_dev,
     evaluate_esco_linking,
@@ -53,19 +55,22 @@ def method_name(method: str) -> str:
 
 def dev_table(result: dict) -> str:
     sets = list(result["sets"])
-    lines = ["Embedding settings on SkillSpan dev silver data (the rule chooses among: "
-             f"{', '.join(result['eligible'])}; 'none' = the linker alone):", "",
+    chosen_on, silver = " + ".join(result["choose_on"]), " + ".join(SILVER_CHOOSE_SETS)
+    lines = ["Embedding settings on SkillSpan dev (the rule chooses among: "
+             f"{', '.join(result['eligible'])}, by the mean over {chosen_on}; 'none' = the linker alone):", "",
              "| setting | " + " | ".join(f"{n} ({result['sets'][n]}) RP@5 / MRR" for n in sets)
-             + " | mean RP@5 | mean MRR |", "|---|" + "---:|" * (len(sets) + 2)]
+             + f" | mean RP@5 / MRR ({chosen_on}) | mean RP@5 / MRR ({silver}) |", "|---|" + "---:|" * (len(sets) + 2)]
     rows = [("none", result["none"])] + [
         (f"{v}@{w}", {n: by_set[n][w] for n in sets})
         for v, data in result["variants"].items() for by_set in [data["sets"]] for w in by_set[sets[0]]]
     for name, by_set in rows:
         cells = " | ".join(f"{by_set[n]['RP@5']:.1f} / {by_set[n]['MRR']:.1f}" for n in sets)
         mark = "**" if name == result["chosen"] else ""
+        m, ms = result["means"][name], result["means_silver"][name]
         lines.append(f"| {mark}{name}{mark}{'' if name == 'none' or name in result['eligible'] else ' (reported only)'}"
-                     f" | {cells} | {result['means'][name]['RP@5']:.2f} | {result['means'][name]['MRR']:.2f} |")
-    lines += ["", f"Chosen by the rule (dev only): {result['chosen']}"]
+                     f" | {cells} | {m['RP@5']:.2f} / {m['MRR']:.2f} | {ms['RP@5']:.2f} / {ms['MRR']:.2f} |")
+    lines += ["", f"Chosen by the rule (dev only, {chosen_on}): {result['chosen']}",
+              f"The session-5 rule ({silver}) would choose: {result['chosen_silver']}"]
     return "\n".join(lines)
 
 
@@ -111,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="concept texts embedded, comma-separated: label, label_desc, label_alts; "
                         "VARIANT+N also adds the N concepts nearest by cosine to the candidates")
     parser.add_argument("--choose", action="store_true",
-                        help="first score the --weights on SkillSpan dev silver data (not validation)")
+                        help="first score the --weights on SkillSpan dev data (not validation) and apply the rule")
     parser.add_argument("--json", default=None, help="also write the metrics as JSON here")
     parser.add_argument("--train", default=None, metavar="PATH", help="train a model to PATH first, then evaluate it")
     parser.add_argument("--candidates", default=None, metavar="OUT_DIR",
