@@ -521,26 +521,36 @@ def evaluate_embedding_weights_dev(shared_dir: str | Path, weights: Sequence[flo
                                                 for s in scored])
                 for w in weights}
         result["variants"][variant] = {"concept_build": reranker.build_info, "sets": by_set}
+    return apply_embedding_rule(result, choose_on)
+
+
+def dev_means(result: dict[str, Any], names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Mean RP@5 and MRR over the dev sets `names`, for "none" and every "VARIANT+N@W" of
+    ``evaluate_embedding_weights_dev``'s result."""
+    unknown = [n for n in names if n not in result["none"]]
+    if unknown:
+        raise SourceError(f"[S014] no dev set named {', '.join(unknown)} (have: {', '.join(result['none'])})")
 
     def mean(rows: Iterable[dict[str, float]]) -> dict[str, float]:
         rows = list(rows)
         return {k: round(float(np.mean([r[k] for r in rows])), 2) for k in ("RP@5", "MRR")}
 
-    def means_over(names: Sequence[str]) -> dict[str, dict[str, float]]:
-        means = {"none": mean(result["none"][n] for n in names)}
-        for variant, v in result["variants"].items():
-            for w in weights:
-                means[f"{variant}@{w:g}"] = mean(v["sets"][n][f"{w:g}"] for n in names)
-        return means
+    means = {"none": mean(result["none"][n] for n in names)}
+    for variant, v in result["variants"].items():
+        for w in v["sets"][names[0]]:
+            means[f"{variant}@{w}"] = mean(v["sets"][n][w] for n in names)
+    return means
 
-    unknown = [n for n in list(choose_on) + list(SILVER_CHOOSE_SETS) if n not in sets]
-    if unknown:
-        raise SourceError(f"[S014] no dev set named {', '.join(unknown)} (have: {', '.join(sets)})")
+
+def apply_embedding_rule(result: dict[str, Any], choose_on: Sequence[str] = EMBEDDING_CHOOSE_SETS
+                         ) -> dict[str, Any]:
+    """Add the rule's view to a dev result: means over `choose_on`, the eligible settings, the
+    choice; and the session-5 rule's (``SILVER_CHOOSE_SETS``) means and choice beside it."""
     result["choose_on"] = list(choose_on)
-    result["means"] = means = means_over(choose_on)
+    result["means"] = means = dev_means(result, choose_on)
     result["eligible"] = [k for k in means if k != "none" and k.split("@")[0].split("+")[0] in EMBEDDING_VARIANTS]
     result["chosen"] = choose_embedding_setting(means, result["eligible"]) if result["eligible"] else "none"
-    result["means_silver"] = means_over(SILVER_CHOOSE_SETS)
+    result["means_silver"] = dev_means(result, SILVER_CHOOSE_SETS)
     result["chosen_silver"] = (choose_embedding_setting(result["means_silver"], result["eligible"])
                                if result["eligible"] else "none")
     return result

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 
-def _skillpulse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"COLUMNS": "200", "NO_COLOR": "1"}
+def _skillpulse(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"COLUMNS": "200", "NO_COLOR": "1"} | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
@@ -86,9 +86,13 @@ def test_cli_link_ranks_concepts_and_reports_bad_lines(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_text(
         '{"id": "a", "text": "Strong Python and SQL skills, experience with Docker."}\nnot json\n', encoding="utf-8"
     )
-    result = _skillpulse("link", "--input", "in.jsonl", "--output", "out.jsonl", "--top-k", "3", cwd=tmp_path)
+    env = {"SKILLPULSE_CACHE_DIR": str(tmp_path / "cache")}  # concept vectors: not in the user's cache
+    result = _skillpulse("link", "--input", "in.jsonl", "--output", "out.jsonl", "--top-k", "3", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert "linked 1 of 2 texts (1 bad lines)" in result.stdout and "line': 2" in result.stderr
+    # the default re-ranks with sentence embeddings (flows.link.DEFAULT_RERANK)
+    assert "concept embeddings computed in" in result.stdout
+    assert list((tmp_path / "cache" / "embeddings").glob("*-label_desc-*.npy"))
     (line,) = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
     record = json.loads(line)
     assert record["id"] == "a" and len(record["candidates"]) == 3

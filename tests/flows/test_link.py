@@ -91,6 +91,21 @@ def test_link_file_re_ranks_with_embeddings(
     assert none_rows[0]["candidates"][0]["score"] < rows[0]["candidates"][0]["score"]
 
 
+def test_default_rerank_is_the_embedding_setting_chosen_on_dev() -> None:
+    import inspect
+
+    from extractors import embeddings as em
+    from flows import cli
+    from flows.link import DEFAULT_RERANK
+
+    assert DEFAULT_RERANK == "embeddings"
+    assert inspect.signature(cli.link).parameters["rerank"].default == DEFAULT_RERANK
+    assert inspect.signature(link_file).parameters["rerank"].default == DEFAULT_RERANK
+    # the rule's choice on the human-linked dev set: label_desc, no added candidates, w 1
+    assert (em.DEFAULT_VARIANT, em.N_EMBED, em.DEFAULT_WEIGHT) == ("label_desc", 0, 1.0)
+    assert inspect.signature(cli.evaluate).parameters["embeddings"].default is True
+
+
 def test_link_file_untrained(tmp_path: Path, toy_taxonomy_dir: Path) -> None:
     inp = _write(tmp_path / "in.jsonl", [json.dumps({"id": 1, "text": "structured query language"})])
     stats = link_file(inp, tmp_path / "out.jsonl", str(toy_taxonomy_dir), top_k=1, model_path="none")
