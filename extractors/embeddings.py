@@ -30,7 +30,7 @@ import hashlib
 import importlib
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -68,6 +68,7 @@ DEFAULT_VARIANT = "label_desc"
 DEFAULT_WEIGHT = 1.0
 N_EMBED = 0  # concepts nearest by cosine added to the linker's candidates (20 lowered mean dev RP@5 by 4-5)
 BATCH_SIZE = 64
+PROGRESS_CHUNK = 16 * BATCH_SIZE  # concept texts encoded between two progress calls
 INSTALL_HINT = "it is a dependency of skillpulse: reinstall it (pip install -e .), or use --rerank none"
 
 
@@ -224,10 +225,13 @@ def cache_key(entries: Sequence[Any], variant: str, encoder_id: str = ENCODER_ID
 
 
 def concept_matrix(entries: Sequence[Any], variant: str = DEFAULT_VARIANT, encoder: Any | None = None,
-                   cache: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+                   cache: bool = True, on_progress: Callable[[int, int], None] | None = None
+                   ) -> tuple[np.ndarray, dict[str, Any]]:
     """Embeddings of the concepts (rows in `entries` order) and how they were obtained.
 
-    Read from the cache when present; otherwise computed and written there (atomically).
+    Read from the cache when present; otherwise computed (in chunks of ``PROGRESS_CHUNK``
+    texts, calling ``on_progress(done, total)`` after each: minutes for all of ESCO) and
+    written there (atomically).
     """
     encoder = encoder if encoder is not None else load_encoder()
     path = cache_dir() / cache_key(entries, variant, getattr(encoder, "id", ENCODER_ID))
@@ -239,7 +243,13 @@ def concept_matrix(entries: Sequence[Any], variant: str = DEFAULT_VARIANT, encod
                 return matrix, {"cache": str(path), "cached": True, "seconds": round(time.perf_counter() - t0, 2)}
         except (OSError, ValueError):
             pass  # unreadable cache file: recompute it
-    matrix = encode(concept_texts(entries, variant), encoder)
+    texts = concept_texts(entries, variant)
+    parts = []
+    for start in range(0, len(texts), PROGRESS_CHUNK):  # a multiple of BATCH_SIZE: the same batches
+        parts.append(encode(texts[start:start + PROGRESS_CHUNK], encoder))
+        if on_progress is not None:
+            on_progress(min(start + PROGRESS_CHUNK, len(texts)), len(texts))
+    matrix = np.concatenate(parts) if parts else encode([], encoder)
     seconds = time.perf_counter() - t0
     if cache:
         try:
@@ -273,7 +283,8 @@ class EmbeddingReranker:
 
     def __init__(self, linker: Any, variant: str = DEFAULT_VARIANT, weight: float = DEFAULT_WEIGHT,
                  n_embed: int = N_EMBED, batch_size: int = BATCH_SIZE, encoder: Any | None = None,
-                 cache: bool = True, threads: int = DEFAULT_THREADS) -> None:
+                 cache: bool = True, threads: int = DEFAULT_THREADS,
+                 on_progress: Callable[[int, int], None] | None = None) -> None:
         self.linker = linker
         self.index = linker.index
         self.variant = variant
@@ -281,7 +292,7 @@ class EmbeddingReranker:
         self.n_embed = int(n_embed)
         self.batch_size = batch_size
         self.encoder = encoder if encoder is not None else load_encoder(threads)
-        self.concepts, self.build_info = concept_matrix(self.index.entries, variant, self.encoder, cache)
+        self.concepts, self.build_info = concept_matrix(self.index.entries, variant, self.encoder, cache, on_progress)
 
     def scored(self, sentences: Sequence[str], exclude_labels: Sequence[Iterable[int]] | None = None
                ) -> list[Scored]:

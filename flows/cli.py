@@ -405,7 +405,7 @@ def link(
     """
     from flows.link import link_file
 
-    with _user_errors():
+    with _user_errors(), _progress("Linking"):
         stats = link_file(input, output, taxonomy, top_k, model, rerank=rerank)
     emb = stats["embedding"]
     built = "" if emb is None else (

@@ -108,9 +108,13 @@ def link_file(input_jsonl: str | Path, output_jsonl: str | Path, taxonomy_spec: 
     embedding: dict[str, Any] | None = None
     if rerank == "embeddings":
         from extractors.embeddings import EmbeddingReranker
+        from flows.progress import report
+
+        def progress(done: int, total: int) -> None:
+            report("link", f"embedding the concepts once for this taxonomy (then cached): {done:,} of {total:,}")
 
         t_emb = time.perf_counter()
-        linker = EmbeddingReranker(linker)
+        linker = EmbeddingReranker(linker, on_progress=progress)
         embedding = {"variant": linker.variant, "weight": linker.weight, "cached": linker.build_info["cached"],
                      "seconds": round(time.perf_counter() - t_emb, 2)}
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")

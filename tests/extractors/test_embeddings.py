@@ -164,3 +164,19 @@ def test_embedding_setting_names_parse_and_bad_ones_are_settings_errors() -> Non
     assert parse_embedding_setting(None) == (None, None)
     with pytest.raises(SettingsError, match=r"\[S012\].*'label\+x'"):
         parse_embedding_setting("label+x")
+
+
+def test_concept_matrix_reports_progress_in_chunks_and_gives_the_same_vectors(  # type: ignore[no-untyped-def]
+        encoder, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = lk.load_entries(f"esco:{ESCO_MINI}")
+    whole = em.encode(em.concept_texts(entries, "label_desc"), encoder)
+    monkeypatch.setattr(em, "PROGRESS_CHUNK", 8)  # 25 concepts: chunks of 8, 8, 8, 1
+    calls: list[tuple[int, int]] = []
+    chunked, info = em.concept_matrix(entries, "label_desc", encoder, on_progress=lambda d, t: calls.append((d, t)))
+    n = len(entries)
+    assert calls == [(min(k, n), n) for k in range(8, n + 8, 8)] and calls[-1] == (n, n)
+    assert not info["cached"]
+    np.testing.assert_allclose(chunked, whole, atol=1e-6)
+    calls.clear()
+    em.concept_matrix(entries, "label_desc", encoder, on_progress=lambda d, t: calls.append((d, t)))
+    assert calls == []  # read from the cache: nothing to report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,8 @@ def test_cli_link_ranks_concepts_and_reports_bad_lines(tmp_path: Path) -> None:
     assert "linked 1 of 2 texts (1 bad lines)" in result.stdout and "line': 2" in result.stderr
     # the default re-ranks with sentence embeddings (flows.link.DEFAULT_RERANK)
     assert "concept embeddings computed in" in result.stdout
+    assert re.search(r"link: embedding the concepts once for this taxonomy \(then cached\): ([\d,]+) of \1",
+                     result.stdout)
     assert list((tmp_path / "cache" / "embeddings").glob("*-label_desc-*.npy"))
     (line,) = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
     record = json.loads(line)
