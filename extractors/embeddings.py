@@ -68,7 +68,7 @@ DEFAULT_VARIANT = "label_desc"
 DEFAULT_WEIGHT = 1.0
 N_EMBED = 0  # concepts nearest by cosine added to the linker's candidates (20 lowered mean dev RP@5 by 4-5)
 BATCH_SIZE = 64
-PROGRESS_CHUNK = 16 * BATCH_SIZE  # concept texts encoded between two progress calls
+PROGRESS_EVERY = 16  # batches encoded between two progress calls
 INSTALL_HINT = "it is a dependency of skillpulse: reinstall it (pip install -e .), or use --rerank none"
 
 
@@ -138,8 +138,11 @@ class OnnxEncoder:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.output = self.session.get_outputs()[0].name
 
-    def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
-        """Unit-length float32 embeddings, one row per text (in order; batched by length)."""
+    def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE,
+               on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Unit-length float32 embeddings, one row per text (in order; batched by length).
+
+        ``on_progress(done, total)`` is called after every ``PROGRESS_EVERY`` batches and at the end."""
         encodings = [self.tokenizer.encode(t) for t in texts]
         out = np.zeros((len(encodings), DIM), dtype=np.float32)
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
@@ -157,6 +160,9 @@ class OnnxEncoder:
             hidden = self.session.run([self.output], {"input_ids": ids, "attention_mask": mask,
                                                       "token_type_ids": types})[0]
             out[rows] = mean_pool(hidden, mask)
+            done = start + len(rows)
+            if on_progress is not None and (done == len(order) or (start // batch_size + 1) % PROGRESS_EVERY == 0):
+                on_progress(done, len(order))
         return out
 
 
@@ -173,12 +179,14 @@ def load_encoder(threads: int = DEFAULT_THREADS) -> OnnxEncoder:
     return OnnxEncoder(threads=threads)
 
 
-def encode(texts: Sequence[str], encoder: Any | None = None, batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """Unit-length float32 embeddings, one row per text."""
+def encode(texts: Sequence[str], encoder: Any | None = None, batch_size: int = BATCH_SIZE,
+           on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Unit-length float32 embeddings, one row per text (`on_progress`: see ``OnnxEncoder.encode``)."""
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
     encoder = encoder if encoder is not None else load_encoder()
-    return np.ascontiguousarray(encoder.encode(list(texts), batch_size=batch_size), dtype=np.float32)
+    extra = {"on_progress": on_progress} if on_progress is not None else {}
+    return np.ascontiguousarray(encoder.encode(list(texts), batch_size=batch_size, **extra), dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- concepts
@@ -229,9 +237,8 @@ def concept_matrix(entries: Sequence[Any], variant: str = DEFAULT_VARIANT, encod
                    ) -> tuple[np.ndarray, dict[str, Any]]:
     """Embeddings of the concepts (rows in `entries` order) and how they were obtained.
 
-    Read from the cache when present; otherwise computed (in chunks of ``PROGRESS_CHUNK``
-    texts, calling ``on_progress(done, total)`` after each: minutes for all of ESCO) and
-    written there (atomically).
+    Read from the cache when present; otherwise computed (``on_progress(done, total)`` every
+    ``PROGRESS_EVERY`` batches: minutes for all of ESCO) and written there (atomically).
     """
     encoder = encoder if encoder is not None else load_encoder()
     path = cache_dir() / cache_key(entries, variant, getattr(encoder, "id", ENCODER_ID))
@@ -243,13 +250,7 @@ def concept_matrix(entries: Sequence[Any], variant: str = DEFAULT_VARIANT, encod
                 return matrix, {"cache": str(path), "cached": True, "seconds": round(time.perf_counter() - t0, 2)}
         except (OSError, ValueError):
             pass  # unreadable cache file: recompute it
-    texts = concept_texts(entries, variant)
-    parts = []
-    for start in range(0, len(texts), PROGRESS_CHUNK):  # a multiple of BATCH_SIZE: the same batches
-        parts.append(encode(texts[start:start + PROGRESS_CHUNK], encoder))
-        if on_progress is not None:
-            on_progress(min(start + PROGRESS_CHUNK, len(texts)), len(texts))
-    matrix = np.concatenate(parts) if parts else encode([], encoder)
+    matrix = encode(concept_texts(entries, variant), encoder, on_progress=on_progress)
     seconds = time.perf_counter() - t0
     if cache:
         try:

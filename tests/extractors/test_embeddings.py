@@ -166,17 +166,20 @@ def test_embedding_setting_names_parse_and_bad_ones_are_settings_errors() -> Non
         parse_embedding_setting("label+x")
 
 
-def test_concept_matrix_reports_progress_in_chunks_and_gives_the_same_vectors(  # type: ignore[no-untyped-def]
+def test_concept_matrix_reports_progress_and_gives_the_same_vectors(  # type: ignore[no-untyped-def]
         encoder, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entries = lk.load_entries(f"esco:{ESCO_MINI}")
-    whole = em.encode(em.concept_texts(entries, "label_desc"), encoder)
-    monkeypatch.setattr(em, "PROGRESS_CHUNK", 8)  # 25 concepts: chunks of 8, 8, 8, 1
+    texts = em.concept_texts(entries, "label_desc")
+    n = len(texts)
+    monkeypatch.setattr(em, "PROGRESS_EVERY", 2)  # 25 texts in batches of 4: every 8 texts, then the end
     calls: list[tuple[int, int]] = []
-    chunked, info = em.concept_matrix(entries, "label_desc", encoder, on_progress=lambda d, t: calls.append((d, t)))
-    n = len(entries)
-    assert calls == [(min(k, n), n) for k in range(8, n + 8, 8)] and calls[-1] == (n, n)
-    assert not info["cached"]
-    np.testing.assert_allclose(chunked, whole, atol=1e-6)
+    small = em.encode(texts, encoder, batch_size=4, on_progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(8, n), (16, n), (24, n), (n, n)]
+    np.testing.assert_array_equal(small, em.encode(texts, encoder, batch_size=4))  # reporting changes nothing
+    calls.clear()
+    matrix, info = em.concept_matrix(entries, "label_desc", encoder, on_progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(n, n)] and not info["cached"]  # one batch of 64
+    np.testing.assert_array_equal(matrix, em.encode(texts, encoder))
     calls.clear()
     em.concept_matrix(entries, "label_desc", encoder, on_progress=lambda d, t: calls.append((d, t)))
     assert calls == []  # read from the cache: nothing to report
