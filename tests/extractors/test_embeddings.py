@@ -183,3 +183,11 @@ def test_concept_matrix_reports_progress_and_gives_the_same_vectors(  # type: ig
     calls.clear()
     em.concept_matrix(entries, "label_desc", encoder, on_progress=lambda d, t: calls.append((d, t)))
     assert calls == []  # read from the cache: nothing to report
+
+
+def test_more_threads_give_the_same_vectors(encoder) -> None:  # type: ignore[no-untyped-def]
+    texts = em.concept_texts(lk.load_entries(f"esco:{ESCO_MINI}"), "label_desc")
+    two = encoder.with_threads(2)
+    assert two.threads == 2 and encoder.threads == em.DEFAULT_THREADS == 1 and encoder.with_threads(1) is encoder
+    assert two.model_path == encoder.model_path and two.id == encoder.id
+    np.testing.assert_array_equal(em.encode(texts, two), em.encode(texts, encoder))
