@@ -8,7 +8,7 @@
 
 Prints a Markdown table (the one in benchmarks/README.md, section "Linking").
 `--train PATH` first trains the model (flows.evaluate.train_linker) and writes its card.
-`embeddings` (`skillpulse link --rerank embeddings`; not the default) re-scores the model's candidates
+`embeddings` (what `skillpulse link` does by default, `--rerank embeddings`) re-scores the model's candidates
 with sentence embeddings; `--weights` / `--variant` (VARIANT or VARIANT+N) report each setting;
 `--choose` first scores the linker alone and every variant × candidate count × weight on SkillSpan
 dev: the human-linked set (benchmarks/data/linking-dev) and the silver sets
