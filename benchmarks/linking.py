@@ -11,9 +11,9 @@ Prints a Markdown table (the one in benchmarks/README.md, section "Linking").
 `embeddings` (what `skillpulse link` does by default, `--rerank embeddings`) re-scores the model's candidates
 with sentence embeddings; `--weights` / `--variant` (VARIANT or VARIANT+N) report each setting;
 `--choose` first scores the linker alone and every variant × candidate count × weight on SkillSpan
-dev: the human-linked set (benchmarks/data/linking-dev) and the silver sets
+dev: the annotated set (benchmarks/data/linking-dev) and the silver sets
 (flows.evaluate.evaluate_embedding_weights_dev), prints that table and the setting the
-pre-declared rule chooses (on the human-linked set; the silver rule's choice is printed beside it).
+pre-declared rule chooses (on the annotated set; the silver rule's choice is printed beside it).
 `--candidates OUT_DIR` trains the re-ranker candidates (flows.evaluate.LINKER_CANDIDATES)
 on one training feature matrix (cached in OUT_DIR), scores each on the four dev-silver sets (used
 to choose) and on validation (reported only), prints that table and the rule's choice.

@@ -64,7 +64,7 @@ MAX_DESC_CHARS = 300
 # The setting of `skillpulse link` (its default, `--rerank embeddings`): the best of variants
 # label / label_desc × added candidates 0 / 20 × weights 0, 0.25, 0.5, 1 on SkillSpan dev
 # (flows.evaluate.evaluate_embedding_weights_dev), never on the validation splits. Session 6:
-# chosen on the human-linked dev set (best mean RP@5 over its TECH and HOUSE halves, ties by
+# chosen on the annotated dev set (best mean RP@5 over its TECH and HOUSE halves, ties by
 # MRR): label_desc+0 at w 1, 45.89 against 40.32 for the linker alone. (Session 5's rule, on
 # the silver sets, had chosen w 0.25, and left the linker alone as the default: +0.35 < 0.5.)
 DEFAULT_VARIANT = "label_desc"

@@ -39,7 +39,7 @@ ESCO_DIR = Path("data/taxonomies/esco-v1.1.1")
 BENCH_DIR = Path("data/benchmarks/esco-linking")
 SKILLSPAN_DIR = Path("data/benchmarks/skillspan")
 REKRUTE = Path("data/jobads/rekrute-2021/rekrut_31_07_21_translated.json")
-# the human-linked linking dev set (benchmarks/data/linking-dev/README.md): ships with the repository
+# the annotated linking dev set (benchmarks/data/linking-dev/README.md): ships with the repository
 LINKING_DEV = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "linking-dev" / "annotations.csv"
 SUBSETS = ("tech", "house")
 SKIP_LABELS = frozenset({"LABEL NOT PRESENT", "UNDERSPECIFIED"})
@@ -450,14 +450,14 @@ def dev_paraphrase(shared_dir: str | Path, index: lk.ConceptIndex, subsets: Iter
 # Session 6 changed which dev sets choose, before any result on the new set was seen: the
 # silver sets are spans equal to an ESCO label, where lexical retrieval is at its ceiling, so
 # they cannot show what semantic matching is worth. The rule is now the same (grid, ties,
-# margin) applied to the mean over the two halves of the human-linked SkillSpan-dev set
+# margin) applied to the mean over the two halves of the annotated SkillSpan-dev set
 # (``read_linking_dev``: SkillSpan *dev* sentences, none in the validation files, spans linked
-# to ESCO by hand); the silver sets are still scored and reported.
+# to ESCO by annotator sessions); the silver sets are still scored and reported.
 EMBEDDING_VARIANTS = ("label", "label_desc")
 EMBEDDING_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 EMBEDDING_REPORTED_ONLY = ("label_alts",)
 EMBEDDING_N_EMBED = (0, 20)
-EMBEDDING_CHOOSE_SETS = ("tech-human", "house-human")
+EMBEDDING_CHOOSE_SETS = ("tech-annotated", "house-annotated")
 SILVER_CHOOSE_SETS = ("tech", "house", "paraphrase")  # the session-5 rule, reported beside it
 
 
@@ -479,8 +479,8 @@ def evaluate_embedding_weights_dev(shared_dir: str | Path, weights: Sequence[flo
     """RP@k/MRR of the linker alone and of each embedding variant × weight on SkillSpan dev
     data (never the validation splits), and the setting the rule chooses.
 
-    Sets: ``tech-human`` and ``house-human`` (``read_linking_dev``: spans linked to ESCO by
-    hand), ``tech`` and ``house`` (``dev_silver``: spans equal to a label) and ``paraphrase``
+    Sets: ``tech-annotated`` and ``house-annotated`` (``read_linking_dev``: spans linked to ESCO by
+    annotators), ``tech`` and ``house`` (``dev_silver``: spans equal to a label) and ``paraphrase``
     (``dev_paraphrase``: spans equal to an alternative label, hidden from TF-IDF). The rule
     (``choose_embedding_setting``) sees the means over `choose_on`; ``means_silver`` and
     ``chosen_silver`` are the session-5 rule's view (``SILVER_CHOOSE_SETS``). Weight 0 is
@@ -498,7 +498,7 @@ def evaluate_embedding_weights_dev(shared_dir: str | Path, weights: Sequence[flo
     prior = dict(zip(model["prior_ids"], model["prior_counts"], strict=True)) if model else None
     index = lk.ConceptIndex(lk.load_entries(f"esco:{shared / ESCO_DIR}"), prior=prior)
     sets: dict[str, tuple[list[str], list[set[str]], list[set[int]] | None]] = {
-        f"{name}-human": ([s for s, _ in rows], [g for _, g in rows], None)
+        f"{name}-annotated": ([s for s, _ in rows], [g for _, g in rows], None)
         for name, rows in read_linking_dev(linking_dev).items()}
     sets |= {name: ([s for s, _ in rows], [g for _, g in rows], None)
              for name, rows in dev_silver(shared, index).items()}
@@ -679,7 +679,7 @@ def span_rows(result: dict[str, Any]) -> list[list[str]]:
 
 
 def read_linking_dev(path: str | Path = LINKING_DEV) -> dict[str, list[tuple[str, set[str]]]]:
-    """The human-linked dev set by subset: (sentence, gold ESCO preferred labels) for each
+    """The annotated dev set by subset: (sentence, gold ESCO preferred labels) for each
     sentence with at least one label (LABEL NOT PRESENT / UNDERSPECIFIED skipped, as in
     ``read_benchmark``). Columns: id, subset, sentence, span, sub_span, label, note."""
     path = Path(path)

@@ -26,7 +26,7 @@ UNTRAINED = "none"  # model_path value for untrained TF-IDF retrieval
 MAX_REPORTED = 50
 BATCH = 256
 RERANKERS = ("none", "embeddings")
-DEFAULT_RERANK = "embeddings"  # chosen on the human-linked dev set (extractors.embeddings)
+DEFAULT_RERANK = "embeddings"  # chosen on the annotated dev set (extractors.embeddings)
 
 
 def card_path(model_path: str | Path) -> Path:

@@ -1,4 +1,4 @@
-"""Draw the sentences of the human-linked linking dev set from SkillSpan *dev* (not validation).
+"""Draw the sentences of the annotated linking dev set from SkillSpan *dev* (not validation).
 
     python benchmarks/linking_dev/sample.py [--shared DIR] [--per-subset 90] [--batches 4] OUT_DIR
 

@@ -101,7 +101,7 @@ def test_default_rerank_is_the_embedding_setting_chosen_on_dev() -> None:
     assert DEFAULT_RERANK == "embeddings"
     assert inspect.signature(cli.link).parameters["rerank"].default == DEFAULT_RERANK
     assert inspect.signature(link_file).parameters["rerank"].default == DEFAULT_RERANK
-    # the rule's choice on the human-linked dev set: label_desc, no added candidates, w 1
+    # the rule's choice on the annotated dev set: label_desc, no added candidates, w 1
     assert (em.DEFAULT_VARIANT, em.N_EMBED, em.DEFAULT_WEIGHT) == ("label_desc", 0, 1.0)
     assert inspect.signature(cli.evaluate).parameters["embeddings"].default is True
 

@@ -1,4 +1,4 @@
-"""The human-linked linking dev set: its reader, the rule that chooses on it, and the shipped file."""
+"""The annotated linking dev set: its reader, the rule that chooses on it, and the shipped file."""
 
 from __future__ import annotations
 
@@ -56,20 +56,20 @@ def _m(rp5: float, mrr: float = 50.0) -> dict[str, float]:
     return {"RP@5": rp5, "MRR": mrr}
 
 
-def test_the_rule_chooses_on_the_human_sets_and_reports_the_silver_choice() -> None:
-    sets = ("tech-human", "house-human", "tech", "house", "paraphrase")
+def test_the_rule_chooses_on_the_annotated_sets_and_reports_the_silver_choice() -> None:
+    sets = ("tech-annotated", "house-annotated", "tech", "house", "paraphrase")
     result = {
         "none": {n: _m(v) for n, v in zip(sets, (60, 50, 98, 95, 62), strict=True)},
         "variants": {
             "label_desc+0": {"sets": {
-                "tech-human": {"0.25": _m(62), "1": _m(70)}, "house-human": {"0.25": _m(51), "1": _m(55)},
+                "tech-annotated": {"0.25": _m(62), "1": _m(70)}, "house-annotated": {"0.25": _m(51), "1": _m(55)},
                 "tech": {"0.25": _m(98), "1": _m(97)}, "house": {"0.25": _m(95), "1": _m(92)},
                 "paraphrase": {"0.25": _m(63.6), "1": _m(59)}}},
             "label_alts+0": {"sets": {n: {"0.25": _m(99), "1": _m(99)} for n in sets}},
         },
     }
     out = ev.apply_embedding_rule(result)
-    assert out["choose_on"] == ["tech-human", "house-human"]
+    assert out["choose_on"] == ["tech-annotated", "house-annotated"]
     assert out["means"]["none"] == {"RP@5": 55.0, "MRR": 50.0}
     assert out["means"]["label_desc+0@1"]["RP@5"] == 62.5
     assert out["eligible"] == ["label_desc+0@0.25", "label_desc+0@1"]  # label_alts is never eligible
