@@ -76,16 +76,36 @@ def _need(path: Path) -> Path:
     return path
 
 
+def _gold_by_sentence(rows: Iterable[dict[str, str]]) -> list[tuple[str, set[str]]]:
+    """Annotation rows (sentence, label, ...) → (sentence, gold labels) for sentences with at
+    least one label; LABEL NOT PRESENT / UNDERSPECIFIED are skipped, repeated rows count once."""
+    gold: dict[str, set[str]] = {}
+    for row in rows:
+        labels = gold.setdefault(row["sentence"], set())
+        label = (row.get("label") or "").strip()
+        if label and label not in SKIP_LABELS:
+            labels.add(label)
+    return [(s, g) for s, g in gold.items() if g]
+
+
 def read_benchmark(path: Path) -> list[tuple[str, set[str]]]:
     """(sentence, gold ESCO preferred labels) for sentences with at least one label."""
-    gold: dict[str, set[str]] = {}
     with _need(path).open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            labels = gold.setdefault(row["sentence"], set())
-            label = (row.get("label") or "").strip()
-            if label and label not in SKIP_LABELS:
-                labels.add(label)
-    return [(s, g) for s, g in gold.items() if g]
+        return _gold_by_sentence(csv.DictReader(handle))
+
+
+def read_linking_dev(path: str | Path = LINKING_DEV) -> dict[str, list[tuple[str, set[str]]]]:
+    """The annotated dev set by subset, as ``read_benchmark`` reads a validation file.
+    Columns: id, subset, sentence, span, sub_span, label, note."""
+    path = Path(path)
+    by_subset: dict[str, list[dict[str, str]]] = {}
+    with _need(path).open(encoding="utf-8", newline="") as handle:
+        for n, row in enumerate(csv.DictReader(handle), 2):
+            subset = (row.get("subset") or "").strip()
+            if subset not in SUBSETS or not (row.get("sentence") or "").strip():
+                raise SourceError(f"[S013] {path}, line {n}: needs a subset ({', '.join(SUBSETS)}) and a sentence")
+            by_subset.setdefault(subset, []).append(row)
+    return {subset: _gold_by_sentence(rows) for subset, rows in by_subset.items()}
 
 
 def read_conll(path: Path) -> list[tuple[str, list[str]]]:
@@ -676,24 +696,6 @@ def span_rows(result: dict[str, Any]) -> list[list[str]]:
 
 
 # --------------------------------------------------------------------------- training
-
-
-def read_linking_dev(path: str | Path = LINKING_DEV) -> dict[str, list[tuple[str, set[str]]]]:
-    """The annotated dev set by subset: (sentence, gold ESCO preferred labels) for each
-    sentence with at least one label (LABEL NOT PRESENT / UNDERSPECIFIED skipped, as in
-    ``read_benchmark``). Columns: id, subset, sentence, span, sub_span, label, note."""
-    path = Path(path)
-    gold: dict[str, dict[str, set[str]]] = {}
-    with _need(path).open(encoding="utf-8", newline="") as handle:
-        for n, row in enumerate(csv.DictReader(handle), 2):
-            subset = (row.get("subset") or "").strip()
-            if subset not in SUBSETS or not (row.get("sentence") or "").strip():
-                raise SourceError(f"[S013] {path}, line {n}: needs a subset ({', '.join(SUBSETS)}) and a sentence")
-            labels = gold.setdefault(subset, {}).setdefault(row["sentence"], set())
-            label = (row.get("label") or "").strip()
-            if label and label not in SKIP_LABELS:
-                labels.add(label)
-    return {subset: [(s, g) for s, g in rows.items() if g] for subset, rows in gold.items()}
 
 
 def benchmark_sentences(shared: Path) -> set[str]:
