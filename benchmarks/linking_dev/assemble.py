@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from check import problems  # noqa: E402
+from check import problems, read_jsonl  # noqa: E402
 from esco_find import ROOT, skills  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "data" / "linking-dev" / "annotations.csv"
 COLUMNS = ("id", "subset", "sentence", "span", "sub_span", "label", "note")
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:

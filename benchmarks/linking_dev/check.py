@@ -21,6 +21,10 @@ from esco_find import ROOT, skills  # noqa: E402
 SPECIAL = {"LABEL NOT PRESENT", "UNDERSPECIFIED"}
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
 def problems(batch: list[dict], labelled: list[dict], preferred: set[str]) -> list[str]:
     out = []
     want = {(r["id"], s) for r in batch for s in r["spans"]}
@@ -47,8 +51,7 @@ def problems(batch: list[dict], labelled: list[dict], preferred: set[str]) -> li
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    batch = [json.loads(x) for x in Path(argv[0]).read_text(encoding="utf-8").splitlines() if x.strip()]
-    labelled = [json.loads(x) for x in Path(argv[1]).read_text(encoding="utf-8").splitlines() if x.strip()]
+    batch, labelled = read_jsonl(Path(argv[0])), read_jsonl(Path(argv[1]))
     shared = Path(os.environ.get("SKILLPULSE_SHARED", str(ROOT.parent / "shared")))
     found = problems(batch, labelled, {r["preferredLabel"] for r in skills(shared)})
     for line in found:
